@@ -1,0 +1,22 @@
+# Two commands on a fresh machine with python3:
+#   make demo   set up .venv and run stgan on the embedded default data
+#   make test   set up .venv with the dev extra and run the test suite
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup setup-dev lint bench
+
+setup:
+	VENV=$(VENV) scripts/setup.sh
+
+setup-dev:
+	VENV=$(VENV) scripts/setup.sh dev
+
+demo: setup
+	$(VENV)/bin/stgan inspect data_specs/synthetic.yaml
+
+test: setup-dev
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(VENV)/bin/ruff check stgan tests benchmarks

@@ -1,0 +1,195 @@
+"""Loader benchmark: stgan's DataLoader vs xbatcher vs in-memory NumPy, and peak RSS.
+
+Writes a 3-variable float32 NetCDF (time x 128 x 128) to a temp dir, then prints:
+
+1. windows/s for batches of 8 windows (T=16, random 64x64 patches): stgan with
+   num_workers 0 and 2, xbatcher's BatchGenerator over the same file, and plain
+   NumPy slicing of the array already in memory (the upper bound).
+   Goals: >= 5x xbatcher, >= 0.5x the in-memory bound (file in the page cache).
+2. peak RSS of a process iterating one epoch over a file 1x and 16x as long in
+   time. Goal: ratio <= 1.2 (memory does not grow with data size).
+
+Run: ``python benchmarks/loader.py [--steps 1024] [--batches 60] [--long-factor 16]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+VARIABLES = ("u", "v", "t")
+T, PATCH, BATCH, GRID = 16, 64, 8, 128
+
+
+def write_file(path: Path, steps: int, seed: int = 0) -> Path:
+    """A (time, y, x) float32 NetCDF with three variables, written in time blocks."""
+    rng = np.random.default_rng(seed)
+    coords = {
+        "time": np.arange(steps) * np.timedelta64(1, "h") + np.datetime64("2000-01-01"),
+        "y": np.arange(GRID, dtype=float),
+        "x": np.arange(GRID, dtype=float),
+    }
+    template = xr.Dataset(
+        {v: (("time", "y", "x"), np.zeros((0, GRID, GRID), np.float32)) for v in VARIABLES},
+        {"y": coords["y"], "x": coords["x"], "time": coords["time"][:0]},
+    )
+    enc = {v: {"chunksizes": (T, GRID, GRID)} for v in VARIABLES}
+    enc["time"] = {"units": "hours since 2000-01-01", "dtype": "int64"}
+    template.to_netcdf(path, unlimited_dims=["time"], encoding=enc)
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as nc:
+        block = 512
+        for start in range(0, steps, block):
+            stop = min(start + block, steps)
+            nc["time"][start:stop] = np.arange(start, stop)
+            for v in VARIABLES:
+                nc[v][start:stop] = rng.standard_normal(
+                    (stop - start, GRID, GRID), dtype=np.float32
+                )
+    return path
+
+
+def spec_for(path: Path, stride: int = 1):
+    from stgan.data import spec_from_dict
+
+    return spec_from_dict(
+        {
+            "files": str(path),
+            "variables": list(VARIABLES),
+            "window": {"length": T, "stride": stride},
+            "split": {"fractions": [1.0, 0.0, 0.0]},
+            "patch": PATCH,
+        }
+    )
+
+
+def stgan_rate(path: Path, workers: int, batches: int) -> float:
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from stgan.data import prepare
+
+    ds = prepare(spec_for(path)).dataset("train")
+    sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        ds, batch_size=BATCH, sampler=sampler, num_workers=workers, persistent_workers=workers > 0
+    )
+    it = iter(loader)
+    next(it)  # warm-up: workers started, files opened
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * BATCH / (time.perf_counter() - start)
+
+
+def xbatcher_rate(path: Path, batches: int) -> float:
+    import xbatcher
+
+    ds = xr.open_dataset(path)[list(VARIABLES)]
+    gen = xbatcher.BatchGenerator(
+        ds, input_dims={"time": T, "y": PATCH, "x": PATCH}, input_overlap={"time": T - 1}
+    )
+    n = batches * BATCH
+    order = np.random.default_rng(0).permutation(len(gen))[: n + 1]
+    np.asarray(gen[int(order[0])].to_array().values)  # warm-up
+    start = time.perf_counter()
+    for i in order[1:]:
+        np.asarray(gen[int(i)].to_array().values, dtype=np.float32)
+    return n / (time.perf_counter() - start)
+
+
+def memory_rate(path: Path, batches: int) -> float:
+    ds = xr.open_dataset(path)
+    array = np.stack([ds[v].values for v in VARIABLES], axis=1)  # (time, C, y, x) in memory
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(batches):
+        ts = rng.integers(0, array.shape[0] - T, BATCH)
+        ys, xs = rng.integers(0, GRID - PATCH, BATCH), rng.integers(0, GRID - PATCH, BATCH)
+        np.stack([array[t : t + T, :, y : y + PATCH, x : x + PATCH] for t, y, x in zip(ts, ys, xs)])
+    return batches * BATCH / (time.perf_counter() - start)
+
+
+def epoch_peak_rss(path: Path) -> float:
+    """Iterate one epoch (non-overlapping windows) in this process; return peak RSS in MiB."""
+    from torch.utils.data import DataLoader
+
+    from stgan.data import prepare
+
+    ds = prepare(spec_for(path, stride=T)).dataset("train")
+    for _ in DataLoader(ds, batch_size=BATCH, num_workers=0):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_rss_in_child(path: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--epoch-rss", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps", type=int, default=1024, help="time steps of the 1x file (1024: 0.2 GB)"
+    )
+    parser.add_argument(
+        "--long-factor", type=int, default=16, help="the long file is this many times longer"
+    )
+    parser.add_argument("--batches", type=int, default=60, help="batches timed per loader")
+    parser.add_argument("--epoch-rss", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.epoch_rss:
+        print(epoch_peak_rss(args.epoch_rss))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        short = write_file(Path(tmp) / "short.nc", args.steps)
+        gb = short.stat().st_size / 1e9
+        print(
+            f"file: 3 variables x {args.steps} x {GRID} x {GRID} float32, {gb:.2f} GB; batch {BATCH}, T={T}, patch {PATCH}"
+        )
+        rates = {
+            "stgan DataLoader, num_workers=0": stgan_rate(short, 0, args.batches),
+            "stgan DataLoader, num_workers=2": stgan_rate(short, 2, args.batches),
+            "xbatcher BatchGenerator": xbatcher_rate(short, max(args.batches // 4, 5)),
+            "NumPy slicing in memory (bound)": memory_rate(short, args.batches),
+        }
+        best = max(
+            rates["stgan DataLoader, num_workers=0"], rates["stgan DataLoader, num_workers=2"]
+        )
+        print(f"\n{'loader':<34} {'windows/s':>10}")
+        for name, rate in rates.items():
+            print(f"{name:<34} {rate:>10.0f}")
+        print(
+            f"\nstgan (best) / xbatcher:  {best / rates['xbatcher BatchGenerator']:.1f}x  (goal >= 5x)"
+        )
+        print(
+            f"stgan (best) / in-memory: {best / rates['NumPy slicing in memory (bound)']:.2f}x  (goal >= 0.5x)"
+        )
+
+        long = write_file(Path(tmp) / "long.nc", args.steps * args.long_factor, seed=1)
+        rss_short, rss_long = peak_rss_in_child(short), peak_rss_in_child(long)
+        print(
+            f"\npeak RSS over one epoch: 1x ({gb:.2f} GB) {rss_short:.0f} MiB, "
+            f"{args.long_factor}x ({long.stat().st_size / 1e9:.2f} GB) {rss_long:.0f} MiB, "
+            f"ratio {rss_long / rss_short:.2f} (goal <= 1.2)"
+        )
+
+
+if __name__ == "__main__":
+    main()

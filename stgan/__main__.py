@@ -1,0 +1,5 @@
+import sys
+
+from stgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,302 @@
+"""Open and validate the NetCDF files a data spec names, lazily.
+
+:func:`open_source` checks files, variables, dims and grids once and returns a
+:class:`Source`, which knows how to read one window of ``(time, channel, y, x)``
+straight from the files (one hyperslab read per variable and file, no dask in
+the hot path) and how to present the same data as a dask-backed
+``xr.Dataset`` for streaming statistics.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from stgan.data.spec import DataSpec
+from stgan.errors import DataError, SpecError
+
+TIME_NAMES = ("time", "t", "valid_time", "date", "datetime")
+Y_NAMES = ("lat", "latitude", "y", "rlat", "nav_lat", "south_north", "grid_latitude")
+X_NAMES = ("lon", "longitude", "x", "rlon", "nav_lon", "west_east", "grid_longitude")
+AXIS_STANDARD_NAMES = {
+    "time": ("time",),
+    "y": ("latitude", "grid_latitude", "projection_y_coordinate"),
+    "x": ("longitude", "grid_longitude", "projection_x_coordinate"),
+}
+AXIS_UNITS = {
+    "y": ("degrees_north", "degree_north", "degrees_N"),
+    "x": ("degrees_east", "degree_east", "degrees_E"),
+}
+AXIS_LETTERS = {"time": "T", "y": "Y", "x": "X"}
+COMMON_NAMES = {"time": TIME_NAMES, "y": Y_NAMES, "x": X_NAMES}
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The names of the time, y and x dims in the files."""
+
+    time: str
+    y: str
+    x: str
+
+
+def resolve_files(spec: DataSpec) -> list[Path]:
+    """Expand the spec's paths and globs (relative to the spec file) into existing files."""
+    files: list[Path] = []
+    for pattern in spec.files:
+        if pattern.startswith("builtin:"):
+            files.append(_builtin(pattern.removeprefix("builtin:")))
+            continue
+        full = Path(spec.base_dir, pattern).expanduser().resolve()
+        if glob.has_magic(str(full)):
+            matches = sorted(Path(p) for p in glob.glob(str(full)))
+            if not matches:
+                raise DataError(
+                    f"files: glob '{pattern}' matches no file (looked in {full.parent})"
+                )
+            files.extend(matches)
+        elif full.is_file():
+            files.append(full)
+        else:
+            raise DataError(f"files: '{pattern}' not found (looked for {full}); check the path")
+    return files
+
+
+def _builtin(name: str) -> Path:
+    if name != "synthetic":
+        raise SpecError(
+            f"files: unknown built-in data set 'builtin:{name}'; known: builtin:synthetic"
+        )
+    from stgan.data.synthetic import ensure_synthetic
+
+    return ensure_synthetic()
+
+
+def open_file(path: Path, chunks: dict | None = None) -> xr.Dataset:
+    """Open one NetCDF file lazily; an unreadable file is a one-line ``DataError``."""
+    try:
+        return xr.open_dataset(path, engine="netcdf4", chunks=chunks, cache=False)
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"{path}: cannot be read as NetCDF ({reason}); check the file is not corrupt"
+        ) from None
+
+
+def detect_dims(ds: xr.Dataset, spec: DataSpec, where: str) -> Dims:
+    """Find time/y/x dims from overrides, CF attributes, then common names."""
+    names = {}
+    for axis in ("time", "y", "x"):
+        override = getattr(spec.dims, axis)
+        if override is not None:
+            if override not in ds.dims:
+                raise DataError(
+                    f"{where}: dims.{axis} '{override}' is not a dim; dims are {_list(ds.dims)}"
+                )
+            names[axis] = override
+        else:
+            names[axis] = _detect_axis(ds, axis, where)
+    if len(set(names.values())) < 3:
+        raise DataError(
+            f"{where}: dims detected as {names} are not distinct; set them under 'dims:' in the spec"
+        )
+    return Dims(**names)
+
+
+def _detect_axis(ds: xr.Dataset, axis: str, where: str) -> str:
+    by_attrs = [d for d in ds.dims if d in ds.coords and _is_axis(ds[d].attrs, axis)]
+    if len(by_attrs) == 1:
+        return str(by_attrs[0])
+    by_name = [d for d in ds.dims if str(d).lower() in COMMON_NAMES[axis]]
+    if len(by_name) == 1:
+        return str(by_name[0])
+    raise DataError(
+        f"{where}: cannot identify the {axis} dim among dims {_list(ds.dims)}; "
+        f"name it in the spec, e.g. 'dims: {{{axis}: NAME}}'"
+    )
+
+
+def _is_axis(attrs: dict, axis: str) -> bool:
+    return (
+        attrs.get("axis") == AXIS_LETTERS[axis]
+        or attrs.get("standard_name") in AXIS_STANDARD_NAMES[axis]
+        or attrs.get("units") in AXIS_UNITS.get(axis, ())
+    )
+
+
+def _list(items) -> str:
+    return ", ".join(str(i) for i in items) or "(none)"
+
+
+@dataclass
+class Source:
+    """The validated files of a spec: grid, time axis, and how to read windows.
+
+    ``time`` is the concatenated time index of all files (a ``DatetimeIndex``
+    or, for non-standard calendars, a ``CFTimeIndex``). ``ys``/``xs`` are the
+    index crops on the native grid; ``grid`` is the ``(H, W)`` after coarsening.
+    """
+
+    spec: DataSpec
+    files: list[Path]
+    dims: Dims
+    time: pd.Index
+    offsets: np.ndarray  # (n_files + 1,) first global time index of each file
+    ys: slice
+    xs: slice
+    coords: dict[str, xr.DataArray]
+    attrs: dict[str, dict]
+    global_attrs: dict
+
+    @property
+    def variables(self) -> list[str]:
+        return self.spec.variable_names
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        k = self.spec.coarsen
+        return (self.ys.stop - self.ys.start) // k, (self.xs.stop - self.xs.start) // k
+
+    @property
+    def calendar(self) -> str:
+        return getattr(self.time, "calendar", "standard")
+
+    def open_handles(self) -> list[xr.Dataset]:
+        """Open every file without dask; each process calls this for its own handles."""
+        return [open_file(f) for f in self.files]
+
+    def read(
+        self, handles: list[xr.Dataset], start: int, stop: int, ys: slice, xs: slice
+    ) -> np.ndarray:
+        """Read global time steps ``[start, stop)`` on native-grid slices ``ys, xs``.
+
+        Returns float32 ``(T, C, h, w)``, still in physical units (NaN kept).
+        """
+        parts = []
+        for i in np.flatnonzero((self.offsets[:-1] < stop) & (self.offsets[1:] > start)):
+            t = slice(
+                max(start - self.offsets[i], 0), min(stop, self.offsets[i + 1]) - self.offsets[i]
+            )
+            index = {self.dims.time: t, self.dims.y: ys, self.dims.x: xs}
+            order = (self.dims.time, self.dims.y, self.dims.x)
+            channels = [
+                handles[i][v].variable.isel(index).transpose(*order).values for v in self.variables
+            ]
+            parts.append(np.stack(channels, axis=1))  # (t, C, h, w)
+        return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
+
+    def to_dask(self) -> xr.Dataset:
+        """The cropped, coarsened variables as one dask-backed dataset along time."""
+        pieces = [open_file(f, chunks={})[self.variables] for f in self.files]
+        ds = xr.concat(
+            pieces, dim=self.dims.time, data_vars="all", coords="minimal", compat="override"
+        )
+        ds = ds.isel({self.dims.y: self.ys, self.dims.x: self.xs})
+        k = self.spec.coarsen
+        if k > 1:
+            ds = ds.coarsen({self.dims.y: k, self.dims.x: k}, boundary="trim").reduce(
+                np.mean
+            )  # NaN propagates, as in dataset._coarsen
+        return ds
+
+
+def open_source(spec: DataSpec) -> Source:
+    """Validate the spec's files and return a :class:`Source` (no data is loaded)."""
+    files = resolve_files(spec)
+    opened = [(f, open_file(f)) for f in files]
+    first_path, first = opened[0]
+    dims = detect_dims(first, spec, str(first_path))
+    for path, ds in opened:
+        _check_variables(ds, spec, dims, path)
+    for path, ds in opened[1:]:
+        _check_same_grid(first, first_path, ds, path, dims)
+    opened.sort(key=lambda item: item[1][dims.time].values[0] if item[1].sizes[dims.time] else 0)
+    counts = [ds.sizes[dims.time] for _, ds in opened]
+    time = xr.concat([ds[dims.time] for _, ds in opened], dim=dims.time).to_index()
+    ys = _crop(first, dims.y, spec, "y")
+    xs = _crop(first, dims.x, spec, "x")
+    k = spec.coarsen
+    ys = slice(ys.start, ys.start + (ys.stop - ys.start) // k * k)
+    xs = slice(xs.start, xs.start + (xs.stop - xs.start) // k * k)
+    if ys.stop <= ys.start or xs.stop <= xs.start:
+        raise SpecError(f"coarsen: factor {k} leaves no cells of the cropped grid; lower it")
+    coords = {
+        axis: _coarse_coord(first[name].isel({name: s}), k)
+        for axis, name, s in (("y", dims.y, ys), ("x", dims.x, xs))
+    }
+    source = Source(
+        spec=spec,
+        files=[f for f, _ in opened],
+        dims=dims,
+        time=time,
+        offsets=np.concatenate([[0], np.cumsum(counts)]),
+        ys=ys,
+        xs=xs,
+        coords=coords,
+        attrs={v: dict(first[v].attrs) for v in spec.variable_names},
+        global_attrs=dict(first.attrs),
+    )
+    for _, ds in opened:
+        ds.close()
+    return source
+
+
+def _check_variables(ds: xr.Dataset, spec: DataSpec, dims: Dims, path: Path) -> None:
+    for dim in (dims.time, dims.y, dims.x):
+        if dim not in ds.dims:
+            raise DataError(f"{path}: has no dim '{dim}'; its dims are {_list(ds.dims)}")
+    for name in spec.variable_names:
+        if name not in ds.data_vars:
+            raise DataError(
+                f"{path}: variable '{name}' not found; variables present: {_list(ds.data_vars)}"
+            )
+        if set(ds[name].dims) != {dims.time, dims.y, dims.x}:
+            raise DataError(
+                f"{path}: variable '{name}' has dims ({', '.join(map(str, ds[name].dims))}); "
+                f"expected ({dims.time}, {dims.y}, {dims.x}); select or squeeze the others first"
+            )
+
+
+def _check_same_grid(
+    first: xr.Dataset, first_path: Path, ds: xr.Dataset, path: Path, dims: Dims
+) -> None:
+    for dim in (dims.y, dims.x):
+        a, b = first[dim].values, ds[dim].values
+        if a.shape != b.shape or not np.allclose(a, b):
+            raise DataError(
+                f"{path}: its {dim} grid ({b.size} points) differs from {first_path.name}'s ({a.size} points); "
+                f"all files must share one grid, regrid them first"
+            )
+
+
+def _crop(ds: xr.Dataset, dim: str, spec: DataSpec, axis: str) -> slice:
+    size = ds.sizes[dim]
+    bounds = getattr(spec.crop, axis) if spec.crop is not None else None
+    if bounds is None:
+        return slice(0, size)
+    if spec.crop.by == "index":
+        start, stop = int(bounds[0]), int(bounds[1])
+        if stop > size:
+            raise SpecError(
+                f"crop.{axis}: [{start}, {stop}] exceeds the {size} points of dim '{dim}'"
+            )
+        return slice(start, stop)
+    values = ds[dim].values
+    lo, hi = min(bounds), max(bounds)
+    inside = np.flatnonzero((values >= lo) & (values <= hi))
+    if inside.size == 0:
+        raise SpecError(
+            f"crop.{axis}: [{lo}, {hi}] holds no '{dim}' value; the data span {values.min()} to {values.max()}"
+        )
+    return slice(int(inside[0]), int(inside[-1]) + 1)
+
+
+def _coarse_coord(coord: xr.DataArray, k: int) -> xr.DataArray:
+    if k == 1:
+        return coord
+    return coord.coarsen({coord.dims[0]: k}, boundary="trim").mean()

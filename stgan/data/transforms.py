@@ -1,0 +1,166 @@
+"""Per-variable normalization fitted on the train split, with an exact inverse.
+
+Statistics stream through dask over the train split only. A transform maps
+physical values ``x`` to ``z = (f(x) - offset) / scale`` with ``f`` the identity
+or ``log1p``; NaN cells become ``FILL_VALUE`` in normalized space and are marked
+in the mask instead, so NaN never reaches a tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dask
+import numpy as np
+import torch
+import xarray as xr
+
+from stgan.atomic import write_text_atomic
+from stgan.errors import DataError
+
+FILL_VALUE = 0.0
+
+
+@dataclass(frozen=True)
+class VariableTransform:
+    """``z = (f(x) - offset) / scale``; ``f`` is ``log1p`` for kind ``log1p``."""
+
+    kind: str
+    offset: float
+    scale: float
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Physical → normalized, float32; NaN stays NaN (the caller masks it)."""
+        z = np.array(x, dtype=np.float32)  # a copy: the in-place steps below own it
+        if self.kind == "log1p":
+            np.log1p(z, out=z)
+        z -= np.float32(self.offset)
+        z /= np.float32(self.scale)
+        return z
+
+    def inverse(self, z: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Normalized → physical units, in the input's float type."""
+        if isinstance(z, torch.Tensor):
+            x = z.double() * self.scale + self.offset
+            return (torch.expm1(x) if self.kind == "log1p" else x).to(z.dtype)
+        z = np.asarray(z)
+        x = z.astype(np.float64) * self.scale + self.offset
+        return (np.expm1(x) if self.kind == "log1p" else x).astype(z.dtype)
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """The transforms of all variables, in channel order."""
+
+    variables: dict[str, VariableTransform]
+
+    def forward(self, x: np.ndarray, channel_axis: int = -3) -> tuple[np.ndarray, np.ndarray]:
+        """Normalize a ``(..., C, H, W)`` array; returns ``(z, mask)`` with NaN filled."""
+        mask = np.isfinite(x)
+        z = np.stack(
+            [
+                t.forward(c)
+                for t, c in zip(self.variables.values(), np.moveaxis(x, channel_axis, 0))
+            ],
+            axis=channel_axis,
+        )
+        z[~mask] = FILL_VALUE
+        return z, mask
+
+    def inverse(self, z, channel_axis: int = -3):
+        """Back to physical units for a ``(..., C, H, W)`` array or tensor."""
+        stack = torch.stack if isinstance(z, torch.Tensor) else np.stack
+        channels = [t.inverse(c) for t, c in zip(self.variables.values(), _unbind(z, channel_axis))]
+        return stack(channels, channel_axis)
+
+    def to_json(self) -> str:
+        payload = {
+            "fill_value": FILL_VALUE,
+            "variables": {k: asdict(v) for k, v in self.variables.items()},
+        }
+        return json.dumps(payload, indent=2)
+
+    def save(self, path: str | Path) -> None:
+        """Write the JSON atomically (temporary name, then rename)."""
+        write_text_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Transforms:
+        try:
+            payload = json.loads(Path(path).read_text())
+            return cls({k: VariableTransform(**v) for k, v in payload["variables"].items()})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a valid stgan transforms file ({exc})") from None
+
+
+def _unbind(z, axis: int):
+    if isinstance(z, torch.Tensor):
+        return z.unbind(axis)
+    return list(np.moveaxis(z, axis, 0))
+
+
+def train_statistics(
+    ds: xr.Dataset, kinds: dict[str, str], time_dim: str, train: slice
+) -> dict[str, dict]:
+    """Mean, std, min, max and NaN fraction per variable over the train split, streamed.
+
+    For ``log1p`` variables the mean and std of ``log1p(x)`` come too
+    (``log_mean``, ``log_std``). All reductions run in one dask pass.
+    """
+    ds = ds.isel({time_dim: train})
+    lazy = {}
+    for name, kind in kinds.items():
+        da = ds[name].astype("float64")
+        stats = {
+            "mean": da.mean(),
+            "std": da.std(),
+            "min": da.min(),
+            "max": da.max(),
+            "nan_fraction": da.isnull().mean(),
+        }
+        if kind == "log1p":
+            logged = np.log1p(da.where(da > -1))
+            stats.update(log_mean=logged.mean(), log_std=logged.std())
+        lazy[name] = stats
+    with warnings.catch_warnings():  # an all-NaN variable is reported by _fit_one
+        warnings.simplefilter("ignore", RuntimeWarning)
+        (computed,) = dask.compute(lazy)
+    return {
+        name: {k: float(v.values) for k, v in stats.items()} for name, stats in computed.items()
+    }
+
+
+def fit_transforms(stats: dict[str, dict], kinds: dict[str, str]) -> Transforms:
+    """Build each variable's transform from its train statistics."""
+    return Transforms({name: _fit_one(name, kind, stats[name]) for name, kind in kinds.items()})
+
+
+def _fit_one(name: str, kind: str, s: dict) -> VariableTransform:
+    if not np.isfinite(s["mean"]):
+        raise DataError(
+            f"variable '{name}' is all NaN in the train split; move the split or drop the variable"
+        )
+    if kind == "none":
+        return VariableTransform(kind, 0.0, 1.0)
+    if kind == "minmax":
+        if s["max"] <= s["min"]:
+            raise DataError(
+                f"variable '{name}' is constant ({s['min']}) in the train split; use transform 'none'"
+            )
+        return VariableTransform(kind, (s["max"] + s["min"]) / 2, (s["max"] - s["min"]) / 2)
+    if kind == "log1p":
+        if s["min"] <= -1:
+            raise DataError(
+                f"variable '{name}' has values <= -1 (min {s['min']}); log1p needs > -1, use 'standardize'"
+            )
+        mean, std = s["log_mean"], s["log_std"]
+    else:
+        mean, std = s["mean"], s["std"]
+    if not std > 0:
+        raise DataError(
+            f"variable '{name}' is constant ({s['mean']}) in the train split; use transform 'none'"
+        )
+    return VariableTransform(kind, mean, std)
