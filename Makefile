@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with python3:
-#   make demo   set up .venv and run stgan on the embedded default data
+#   make demo   set up .venv, inspect the embedded default data and train the demo GAN on it
 #   make test   set up .venv with the dev extra and run the test suite
 VENV ?= .venv
 PYTEST_ARGS ?=
@@ -12,8 +12,12 @@ setup:
 setup-dev:
 	VENV=$(VENV) scripts/setup.sh dev
 
+DEMO_LOGDIR ?= runs/demo
+
 demo: setup
 	$(VENV)/bin/stgan inspect data_specs/synthetic.yaml
+	$(VENV)/bin/stgan train pipelines/demo.yaml --logdir $(DEMO_LOGDIR) \
+		$$([ -d $(DEMO_LOGDIR)/checkpoints ] && echo --resume)
 
 test: setup-dev
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)

@@ -61,3 +61,46 @@ def tiny(tmp_path: Path) -> Path:
     make_dataset().to_netcdf(tmp_path / "data.nc")
     write_spec(tmp_path / "spec.yaml")
     return tmp_path
+
+
+def tiny_pipeline(directory: Path, **sections) -> Path:
+    make_dataset(nt=40, ny=8, nx=8, variables=("tas", "pr"), nan_cells=((0, 0),)).to_netcdf(
+        directory / "data.nc"
+    )
+    raw = {
+        "name": "tiny",
+        "data": {
+            "files": "data.nc",
+            "variables": ["tas", "pr"],
+            "window": {"length": 4, "stride": 1},
+            "split": {"fractions": [0.7, 0.3, 0.0]},
+        },
+        "model": {
+            "generator": {
+                "name": "convgru",
+                "latent_dim": 4,
+                "noise_channels": 2,
+                "base_channels": 4,
+                "num_layers": 1,
+                "up_stages": 1,
+            },
+            "discriminator": {
+                "name": "conv3d",
+                "base_channels": 4,
+                "num_stages": 1,
+                "minibatch_std_group": 2,
+            },
+        },
+        "optim": {"warmup_steps": 2, "schedule": "cosine"},
+        "train": {"steps": 6, "batch_size": 2, "log_every": 1, "hist_every": 3, "ckpt_every": 3},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    path = directory / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def pipeline(tmp_path):
+    return tiny_pipeline(tmp_path)

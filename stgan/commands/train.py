@@ -1,0 +1,60 @@
+"""``stgan train CONFIG --logdir DIR``: train a GAN from a pipeline YAML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a GAN from a pipeline YAML (checkpoints and TensorBoard logs in --logdir)",
+        description="Train G and D as a pipeline YAML says. Writes the resolved config, the "
+        "transforms, checkpoints and TensorBoard events into --logdir. Under torchrun, "
+        "each process trains on its share of the data (DDP).",
+    )
+    parser.add_argument("config", help="pipeline YAML (see pipelines/)")
+    parser.add_argument("--logdir", required=True, type=Path, help="run directory")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the newest valid checkpoint"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument(
+        "--max-steps", type=int, help="stop after this many steps (a checkpoint is written)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set optim.lr_g=2e-4 (repeatable)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stgan.errors import StganError
+    from stgan.training.config import load_pipeline, resolved_dict
+
+    config = load_pipeline(args.config, tuple(args.overrides))
+    if args.dry_run:
+        yaml.safe_dump(resolved_dict(config), sys.stdout, sort_keys=False)
+        return 0
+    if args.max_steps is not None and args.max_steps < 1:
+        raise StganError(f"--max-steps: {args.max_steps} must be >= 1")
+    from stgan.training.loop import train
+
+    stats = train(
+        config, args.logdir, device=args.device, resume=args.resume, max_steps=args.max_steps
+    )
+    if stats:
+        print(
+            f"done: step logs and checkpoints in {args.logdir}; view with: tensorboard --logdir {args.logdir}"
+        )
+    return 0

@@ -1,0 +1,91 @@
+"""Marginal distribution of all valid values pooled: scipy.stats distances and quantiles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from stgan.errors import DataError
+from stgan.metrics.base import Array, PairMetric, as_numpy
+from stgan.metrics.reservoir import Reservoir
+
+MAX_VALUES = 10**7
+QUANTILE_LEVELS = (0.001, 0.01, 0.5, 0.99, 0.999)
+
+
+def wasserstein1(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """``scipy.stats.wasserstein_distance``."""
+    return float(stats.wasserstein_distance(real, synthetic))
+
+
+def ks(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic, ``scipy.stats.ks_2samp(...).statistic``."""
+    return float(stats.ks_2samp(real, synthetic).statistic)
+
+
+def energy(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """``scipy.stats.energy_distance``."""
+    return float(stats.energy_distance(real, synthetic))
+
+
+def quantiles(real: np.ndarray, synthetic: np.ndarray) -> dict[str, list[float]]:
+    """Linear ``numpy.quantile`` at ``QUANTILE_LEVELS`` on both sides and their |difference|."""
+    q_real = np.quantile(real, QUANTILE_LEVELS)
+    q_synthetic = np.quantile(synthetic, QUANTILE_LEVELS)
+    return {
+        "levels": list(QUANTILE_LEVELS),
+        "real": q_real.tolist(),
+        "synthetic": q_synthetic.tolist(),
+        "abs_diff": np.abs(q_real - q_synthetic).tolist(),
+    }
+
+
+SCORES: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
+    "wasserstein1": wasserstein1,
+    "ks": ks,
+    "energy": energy,
+    "quantiles": quantiles,
+}
+
+
+class ValuePool:
+    """Valid (non-NaN) values of one side, exact up to ``cap``, then a seeded subsample."""
+
+    def __init__(self, cap: int = MAX_VALUES, seed: int = 0) -> None:
+        self.reservoir = Reservoir(cap, seed)
+
+    def update(self, batch: Array) -> None:
+        values = as_numpy(batch).ravel()
+        self.reservoir.add(values[~np.isnan(values)].astype(np.float64))
+
+    def merge(self, other: ValuePool) -> None:
+        self.reservoir.merge(other.reservoir)
+
+
+class Marginal(PairMetric[ValuePool]):
+    """The marginal-distribution scores named in ``scores`` over one shared pool of values.
+
+    ``compute`` adds ``"values_subsample": {"real": n, "synthetic": n}`` (values used per
+    side) when a side held more than ``cap`` values and was subsampled.
+    """
+
+    name = "marginal"
+
+    def __init__(
+        self, scores: Sequence[str] = tuple(SCORES), cap: int = MAX_VALUES, seed: int = 0
+    ) -> None:
+        self.scores = tuple(scores)
+        super().__init__(ValuePool(cap, seed), ValuePool(cap, seed + 1))
+
+    def compute(self) -> dict[str, Any]:
+        real, synthetic = self.real.reservoir.rows(), self.synthetic.reservoir.rows()
+        for side, values in (("real", real), ("synthetic", synthetic)):
+            if values.size == 0:
+                raise DataError(f"{side} data has no valid (non-NaN) value to compare")
+        result = {name: SCORES[name](real, synthetic) for name in self.scores}
+        if self.real.reservoir.subsampled or self.synthetic.reservoir.subsampled:
+            result["values_subsample"] = {"real": len(real), "synthetic": len(synthetic)}
+        return result

@@ -1,0 +1,149 @@
+"""Input rules: arrays checked and laid out as ``(sample, time, y, x)`` per variable.
+
+A dataset without a sample dimension is cut into non-overlapping windows of the other
+side's sequence length, from its first time step; the remainder is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from stgan.errors import DataError
+from stgan.metrics.acf import default_lags
+from stgan.metrics.base import Array, check_ndim
+
+SAMPLE_DIMS = ("sample", "member", "realization", "ensemble")
+TIME_DIMS = ("time", "valid_time", "t")
+Y_DIMS = ("y", "lat", "latitude", "rlat", "south_north")
+X_DIMS = ("x", "lon", "longitude", "rlon", "west_east")
+
+
+def to_samples(array: Array, length: int) -> Array:
+    """Cut a ``(time, y, x)`` series into ``(n, length, y, x)`` non-overlapping windows.
+
+    Windows start at the first step; the remainder (``time % length`` steps) is dropped.
+    """
+    check_ndim(array, 3, "(time, y, x)")
+    n = array.shape[0] // length
+    if n == 0:
+        raise DataError(
+            f"a series of {array.shape[0]} steps is shorter than one window of {length}"
+        )
+    return array[: n * length].reshape(n, length, *array.shape[1:])
+
+
+def check_arrays(
+    real: Mapping[str, Array], synthetic: Mapping[str, Array], lags: int | None
+) -> int:
+    """Check two ``{variable: (sample, time, y, x)}`` mappings; return the lag count K."""
+    if set(real) != set(synthetic) or not real:
+        raise DataError(f"variables differ: real has {sorted(real)}, synthetic {sorted(synthetic)}")
+    for side, arrays in (("real", real), ("synthetic", synthetic)):
+        shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+        for array in arrays.values():
+            check_ndim(array, 4, "(sample, time, y, x)")
+        if len(set(shapes.values())) > 1:
+            raise DataError(f"{side} variables have different shapes {shapes}; give them one grid")
+    name = next(iter(real))
+    shape_r, shape_s = tuple(real[name].shape[1:]), tuple(synthetic[name].shape[1:])
+    if shape_r != shape_s:
+        raise DataError(
+            f"{name!r}: real (time, y, x) is {shape_r}, synthetic {shape_s}; "
+            "give both the same sequence length and grid"
+        )
+    length = shape_r[0]
+    lags = default_lags(length) if lags is None else lags
+    if not 1 <= lags < length:
+        raise DataError(
+            f"sequences of {length} steps are too short for {lags} lags; use lags < {length}"
+        )
+    return lags
+
+
+def dataset_arrays(
+    real: xr.Dataset, synthetic: xr.Dataset, variables: Sequence[str] | None = None
+) -> tuple[dict[str, Array], dict[str, Array]]:
+    """Per-variable ``(sample, time, y, x)`` arrays of two datasets, after checking them.
+
+    Raises DataError for different variables or grids, differing ``units``, an all-NaN
+    variable, or when neither side has a sample dimension.
+    """
+    names = _variables(real, synthetic, variables)
+    for name in names:
+        _check_pair(real[name], synthetic[name], name)
+    length = _sequence_length(real[names[0]], synthetic[names[0]])
+    return tuple({n: _samples(ds[n], length) for n in names} for ds in (real, synthetic))
+
+
+def _variables(real: xr.Dataset, synthetic: xr.Dataset, chosen: Sequence[str] | None) -> list[str]:
+    if chosen is not None:
+        missing = [
+            f"{n!r} in {side}"
+            for n in chosen
+            for side, ds in (("real", real), ("synthetic", synthetic))
+            if n not in ds
+        ]
+        if missing:
+            raise DataError(f"variables not found: {', '.join(missing)}")
+        return list(chosen)
+    gridded = [{n for n, v in ds.data_vars.items() if v.ndim >= 3} for ds in (real, synthetic)]
+    if gridded[0] != gridded[1] or not gridded[0]:
+        raise DataError(
+            f"variables differ: only in real {sorted(gridded[0] - gridded[1])}, only in "
+            f"synthetic {sorted(gridded[1] - gridded[0])}; pass variables=[...] to choose"
+        )
+    return sorted(gridded[0])
+
+
+def _dims(da: xr.DataArray) -> tuple[str | None, str, str, str]:
+    """(sample or None, time, y, x) dimension names of ``da``."""
+    found = [
+        next((d for d in da.dims if d in options), None)
+        for options in (SAMPLE_DIMS, TIME_DIMS, Y_DIMS, X_DIMS)
+    ]
+    if None in found[1:] or len(da.dims) != len([d for d in found if d]):
+        raise DataError(
+            f"{da.name!r} has dims {da.dims}; expected time, y, x (optionally a sample dim: "
+            f"{'/'.join(SAMPLE_DIMS)}), with y one of {Y_DIMS} and x one of {X_DIMS}"
+        )
+    return found[0], found[1], found[2], found[3]
+
+
+def _check_pair(real: xr.DataArray, synthetic: xr.DataArray, name: str) -> None:
+    units = real.attrs.get("units"), synthetic.attrs.get("units")
+    if units[0] != units[1]:
+        raise DataError(f"{name!r}: real units {units[0]!r}, synthetic {units[1]!r}; convert one")
+    for axis, dim_r, dim_s in zip(("y", "x"), _dims(real)[2:], _dims(synthetic)[2:], strict=True):
+        coords = [
+            da[d].values if d in da.coords else np.arange(da.sizes[d])
+            for da, d in ((real, dim_r), (synthetic, dim_s))
+        ]
+        if coords[0].shape != coords[1].shape or not np.allclose(coords[0], coords[1]):
+            raise DataError(
+                f"{name!r}: real and synthetic grids differ along {axis} ({dim_r} with "
+                f"{coords[0].size} points vs {dim_s} with {coords[1].size}); regrid one onto the other"
+            )
+    for side, da in (("real", real), ("synthetic", synthetic)):
+        if bool(da.isnull().all()):
+            raise DataError(f"{name!r} is all NaN in the {side} data")
+
+
+def _sequence_length(real: xr.DataArray, synthetic: xr.DataArray) -> int:
+    for da in (real, synthetic):
+        sample, time, _, _ = _dims(da)
+        if sample is not None:
+            return da.sizes[time]
+    raise DataError(
+        f"neither dataset has a sample dimension ({'/'.join(SAMPLE_DIMS)}); add one to "
+        "either, or cut the series with stgan.metrics.to_samples"
+    )
+
+
+def _samples(da: xr.DataArray, length: int) -> Array:
+    sample, time, y, x = _dims(da)
+    if sample is None:
+        return to_samples(da.transpose(time, y, x).data, length)
+    return da.transpose(sample, time, y, x).data

@@ -1,0 +1,89 @@
+"""Discriminators: (B, T, C, H, W) sequences (+ context) -> one logit per sample (B,).
+
+- ``Conv3dDiscriminator`` (``conv3d``): strided 3D convs over (T, H, W).
+- ``DualDiscriminator`` (``dual``, as in DGMR): a spatial 2D D on ``num_frames`` random
+  frames plus a temporal 3D D on the 2x avg-pooled sequence, scores summed.
+
+In conditional mode pass ``context`` (B, T_in, C, H, W): it is concatenated before the
+sequence along time, so D judges whether the future continues the context. Strided
+convs pad, so any grid size and any number of frames works.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stgan.models import layers
+from stgan.models.config import DiscriminatorConfig
+
+
+class ConvTrunk(nn.Module):
+    """(N, C, *S) -> (N,): stem -> ``num_stages`` x (conv, stride-2 conv) -> mbstd -> conv -> mean -> linear."""
+
+    def __init__(self, dims: int, cfg: DiscriminatorConfig, channels: int):
+        super().__init__()
+        sn, base = cfg.spectral_norm, cfg.base_channels
+        chans = [base * 2**s for s in range(cfg.num_stages + 1)]
+        blocks = [layers.conv_stack(dims, channels, base, 1, sn=sn)]
+        for c_in, c_out in pairwise(chans):
+            blocks += [
+                layers.conv_stack(dims, c_in, c_in, 1, sn=sn),
+                layers.conv(dims, c_in, c_out, stride=2, sn=sn),  # halves every axis
+                nn.LeakyReLU(layers.SLOPE),
+            ]
+        if cfg.minibatch_std:
+            blocks.append(layers.MinibatchStd(cfg.minibatch_std_group))
+        blocks.append(
+            layers.conv_stack(dims, chans[-1] + int(cfg.minibatch_std), chans[-1], 1, sn=sn)
+        )
+        self.features = nn.Sequential(*blocks)
+        self.head = layers.linear(chans[-1], 1, sn=sn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x).flatten(2).mean(dim=2)  # (N, C_last)
+        return self.head(x).squeeze(1)  # (N,)
+
+
+def _with_context(x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+    return x if context is None else torch.cat([context, x], dim=1)  # (B, T_in + T, C, H, W)
+
+
+class Conv3dDiscriminator(nn.Module):
+    """3D convolutions over the whole (context +) sequence."""
+
+    def __init__(self, cfg: DiscriminatorConfig, channels: int):
+        super().__init__()
+        self.trunk = ConvTrunk(3, cfg, channels)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        x = _with_context(x, context).transpose(1, 2)  # (B, C, T', H, W)
+        return self.trunk(x)  # (B,)
+
+
+class DualDiscriminator(nn.Module):
+    """Spatial D on random frames + temporal D on the pooled sequence (DGMR).
+
+    The frames are drawn with ``self.generator`` (a CPU ``torch.Generator``) when set,
+    else with the global RNG, so seeding makes them reproducible. The spatial D sees
+    the generated frames only; the temporal D also sees the context.
+    """
+
+    def __init__(self, cfg: DiscriminatorConfig, channels: int):
+        super().__init__()
+        self.num_frames = cfg.num_frames
+        self.generator: torch.Generator | None = None
+        self.spatial = ConvTrunk(2, cfg, channels)
+        self.temporal = ConvTrunk(3, cfg, channels)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        b, t = x.shape[:2]
+        picked = torch.randperm(t, generator=self.generator)[: self.num_frames].to(x.device)
+        frames = x[:, picked].flatten(0, 1)  # (B*num_frames, C, H, W)
+        spatial = self.spatial(frames).view(b, -1).sum(dim=1)  # (B,)
+        seq = _with_context(x, context).transpose(1, 2)  # (B, C, T', H, W)
+        seq = F.avg_pool3d(seq, (1, 2, 2), ceil_mode=True)  # (B, C, T', H/2, W/2)
+        return spatial + self.temporal(seq)  # (B,)

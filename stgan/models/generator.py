@@ -1,0 +1,222 @@
+"""Generators: latent z + per-step noise (+ context frames) -> (B, T, C, H, W).
+
+- ``RecurrentGenerator`` (``convgru`` / ``convlstm``): stacked ConvGRU/ConvLSTM cells
+  unrolled over T at ``H/f x W/f``, each frame decoded by one shared upsampling decoder.
+- ``Conv3dGenerator`` (``conv3d``): z -> a (C0, T/ft, H/f, W/f) volume -> 3D upsampling.
+
+In conditional mode (nowcasting) a conv encoder turns the context frames
+(B, T_in, C, H, W) into the initial recurrent state (or an extra input volume).
+Shapes below: f = 2**up_stages, (h, w) = (H/f, W/f), C0 = base_channels.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+from stgan.models import layers
+from stgan.models.config import GeneratorConfig
+
+
+def _expect(name: str, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
+    if tuple(tensor.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(tensor.shape)}")
+
+
+class ContextEncoder(nn.Module):
+    """Context (B, T_in, C, H, W) -> (B, out_channels, h, w), frames share the weights."""
+
+    def __init__(self, cfg: GeneratorConfig, channels: int, out_channels: int):
+        super().__init__()
+        sn, stages = cfg.spectral_norm, cfg.up_stages
+        chans = [layers.stage_channels(cfg.base_channels, s) for s in range(stages, -1, -1)]
+        blocks = [layers.conv_stack(2, channels, chans[0], 1, sn=sn)]
+        for c_in, c_out in pairwise(chans):
+            blocks += [nn.AvgPool2d(2), layers.conv_stack(2, c_in, c_out, 1, sn=sn)]
+        self.frames = nn.Sequential(*blocks)
+        self.mix = layers.conv(2, cfg.context_frames * chans[-1], out_channels, kernel=1, sn=sn)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        b, t = context.shape[:2]
+        x = self.frames(context.flatten(0, 1))  # (B*T_in, C0, h, w)
+        x = x.view(b, t * x.shape[1], *x.shape[2:])  # (B, T_in*C0, h, w)
+        return self.mix(x)  # (B, out_channels, h, w)
+
+
+class FrameDecoder(nn.Module):
+    """(N, C0, h, w) -> (N, channels, H, W): ``up_stages`` x (2x nearest -> conv)."""
+
+    def __init__(self, cfg: GeneratorConfig, channels: int):
+        super().__init__()
+        chans = [layers.stage_channels(cfg.base_channels, s) for s in range(cfg.up_stages + 1)]
+        blocks: list[nn.Module] = []
+        for c_in, c_out in pairwise(chans):
+            blocks += [
+                nn.Upsample(scale_factor=2),
+                layers.conv_stack(2, c_in, c_out, 1, sn=cfg.spectral_norm),
+            ]
+        blocks.append(layers.conv(2, chans[-1], channels, sn=cfg.spectral_norm))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Generator(nn.Module):
+    """Shared interface: ``latents`` draws (z, noise), ``sample`` generates, ``forward`` maps.
+
+    ``forward(z, noise, context=None)`` takes z (B, latent_dim), noise
+    (B, noise_steps(T), noise_channels, h, w) and, when conditional, context
+    (B, T_in, C, H, W); it returns (B, T, C, H, W).
+    """
+
+    def __init__(self, cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int):
+        super().__init__()
+        factor = 2**cfg.up_stages
+        layers.check_grid(height, width, factor, "generator")
+        self.cfg, self.channels, self.frames = cfg, channels, frames
+        self.height, self.width = height, width
+        self.low_hw = (height // factor, width // factor)
+        self.out_act = nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()
+
+    def noise_steps(self, frames: int) -> int:
+        """Noise maps drawn for ``frames`` output frames (one per frame here)."""
+        return frames
+
+    def latents(
+        self, batch: int, frames: int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``z`` (B, latent_dim) and noise (B, steps, noise_channels, h, w).
+
+        ``generator`` must live on the model's device; ``None`` uses the global RNG.
+        """
+        device = next(self.parameters()).device
+        steps = self.noise_steps(frames or self.frames)
+        z = torch.randn(batch, self.cfg.latent_dim, generator=generator, device=device)
+        noise_shape = (batch, steps, self.cfg.noise_channels, *self.low_hw)
+        return z, torch.randn(noise_shape, generator=generator, device=device)
+
+    def sample(
+        self,
+        batch: int,
+        frames: int | None = None,
+        context: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Generate (B, frames, C, H, W); ``frames`` defaults to the built length."""
+        z, noise = self.latents(batch, frames, generator)
+        return self(z, noise, context)
+
+    def check_inputs(
+        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None
+    ) -> None:
+        b = z.shape[0]
+        _expect("z", z, (b, self.cfg.latent_dim))
+        _expect("noise", noise, (b, noise.shape[1], self.cfg.noise_channels, *self.low_hw))
+        if self.cfg.conditional != (context is not None):
+            need = "needs" if self.cfg.conditional else "takes no"
+            raise ValueError(
+                f"this generator {need} context frames (conditional={self.cfg.conditional})"
+            )
+        if context is not None:
+            _expect(
+                "context",
+                context,
+                (b, self.cfg.context_frames, self.channels, self.height, self.width),
+            )
+
+
+class RecurrentGenerator(Generator):
+    """ConvGRU/ConvLSTM generator, unrolled over time at low resolution."""
+
+    def __init__(
+        self,
+        cfg: GeneratorConfig,
+        channels: int,
+        height: int,
+        width: int,
+        frames: int,
+        *,
+        cell: type[nn.Module],
+    ):
+        super().__init__(cfg, channels, height, width, frames)
+        c0, sn = cfg.base_channels, cfg.spectral_norm
+        self.z_proj = layers.linear(cfg.latent_dim, c0 * self.low_hw[0] * self.low_hw[1], sn=sn)
+        self.stem = layers.conv_stack(2, c0 + cfg.noise_channels, c0, 1, sn=sn)
+        self.cells = nn.ModuleList(cell(c0, c0, sn=sn) for _ in range(cfg.num_layers))
+        self.encoder = (
+            ContextEncoder(cfg, channels, cfg.num_layers * c0) if cfg.conditional else None
+        )
+        self.decoder = FrameDecoder(cfg, channels)
+
+    def initial_states(self, context: torch.Tensor | None, like: torch.Tensor) -> list:
+        """One state per cell: zeros, or the encoded context (split per cell)."""
+        if self.encoder is None:
+            hs = [torch.zeros_like(like) for _ in self.cells]  # each (B, C0, h, w)
+        else:
+            hs = self.encoder(context).chunk(len(self.cells), dim=1)  # each (B, C0, h, w)
+        return [cell.initial_state(h) for cell, h in zip(self.cells, hs, strict=True)]
+
+    def forward(
+        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        self.check_inputs(z, noise, context)
+        b, t = noise.shape[:2]
+        z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
+        states = self.initial_states(context, z_map)
+        outputs = []
+        for step in range(t):
+            x = self.stem(torch.cat([z_map, noise[:, step]], dim=1))  # (B, C0, h, w)
+            for i, cell in enumerate(self.cells):
+                x, states[i] = cell(x, states[i])
+            outputs.append(x)
+        x = torch.stack(outputs, dim=1).flatten(0, 1)  # (B*T, C0, h, w)
+        x = self.decoder(x)  # (B*T, C, H, W)
+        return self.out_act(x.view(b, t, *x.shape[1:]))  # (B, T, C, H, W)
+
+
+class Conv3dGenerator(Generator):
+    """z -> (C0, T/ft, h, w) volume -> ``up_stages`` x (upsample -> 3D convs)."""
+
+    def __init__(self, cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int):
+        super().__init__(cfg, channels, height, width, frames)
+        layers.check_frames(frames, 2**cfg.temporal_up_stages, "generator")
+        c0, sn = cfg.base_channels, cfg.spectral_norm
+        self.low_t = frames // 2**cfg.temporal_up_stages
+        volume = c0 * self.low_t
+        self.z_proj = layers.linear(cfg.latent_dim, volume * self.low_hw[0] * self.low_hw[1], sn=sn)
+        self.encoder = ContextEncoder(cfg, channels, volume) if cfg.conditional else None
+        stem_in = c0 * (2 if cfg.conditional else 1) + cfg.noise_channels
+        blocks = [layers.conv_stack(3, stem_in, c0, cfg.num_layers, sn=sn)]
+        chans = [layers.stage_channels(c0, s) for s in range(cfg.up_stages + 1)]
+        for stage, (c_in, c_out) in enumerate(pairwise(chans)):
+            scale = (2 if stage < cfg.temporal_up_stages else 1, 2, 2)
+            blocks += [
+                nn.Upsample(scale_factor=scale),
+                layers.conv_stack(3, c_in, c_out, cfg.num_layers, sn=sn),
+            ]
+        blocks.append(layers.conv(3, chans[-1], channels, sn=sn))
+        self.net = nn.Sequential(*blocks)
+
+    def noise_steps(self, frames: int) -> int:
+        if frames != self.frames:
+            raise ValueError(
+                f"conv3d generator was built for {self.frames} frames, asked for {frames}"
+            )
+        return self.low_t
+
+    def forward(
+        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        self.check_inputs(z, noise, context)
+        _expect("noise", noise, (z.shape[0], self.low_t, *noise.shape[2:]))
+        b = z.shape[0]
+        parts = [self.z_proj(z).view(b, -1, self.low_t, *self.low_hw)]  # (B, C0, t, h, w)
+        parts.append(noise.transpose(1, 2))  # (B, noise_channels, t, h, w)
+        if self.encoder is not None:
+            encoded = self.encoder(context)  # (B, C0*t, h, w)
+            parts.append(encoded.view(b, -1, self.low_t, *self.low_hw))  # (B, C0, t, h, w)
+        x = self.net(torch.cat(parts, dim=1))  # (B, C, T, H, W)
+        return self.out_act(x.transpose(1, 2))  # (B, T, C, H, W)

@@ -1,0 +1,142 @@
+"""Building blocks shared by the generators and discriminators.
+
+Layout inside the blocks is PyTorch's channels-first: ``(N, C, H, W)`` for 2D and
+``(N, C, T, H, W)`` for 3D; the models convert from and to ``(B, T, C, H, W)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from stgan.errors import StganError
+
+SLOPE = 0.2  # LeakyReLU slope, as in StyleGAN/DCGAN
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Wrap ``module``'s weight in spectral normalization when ``enabled``."""
+    return spectral_norm(module) if enabled else module
+
+
+def conv(
+    dims: int,
+    in_channels: int,
+    out_channels: int,
+    *,
+    kernel: int = 3,
+    stride: int = 1,
+    sn: bool = False,
+) -> nn.Module:
+    """A 2D or 3D convolution with 'same' padding (halved size when ``stride=2``)."""
+    conv_cls = {2: nn.Conv2d, 3: nn.Conv3d}[dims]
+    layer = conv_cls(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2)
+    return maybe_sn(layer, sn)
+
+
+def linear(in_features: int, out_features: int, *, sn: bool = False) -> nn.Module:
+    return maybe_sn(nn.Linear(in_features, out_features), sn)
+
+
+def conv_stack(
+    dims: int, in_channels: int, out_channels: int, depth: int, *, sn: bool
+) -> nn.Sequential:
+    """``depth`` x (3^dims conv -> LeakyReLU), the first one changing the channels."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [
+            conv(dims, in_channels if i == 0 else out_channels, out_channels, sn=sn),
+            nn.LeakyReLU(SLOPE),
+        ]
+    return nn.Sequential(*layers)
+
+
+def stage_channels(base: int, stage: int) -> int:
+    """Channels ``stage`` doublings above the lowest resolution: halved each time, >= 8."""
+    return max(base // 2**stage, min(base, 8))
+
+
+def check_grid(height: int, width: int, factor: int, who: str) -> None:
+    """Raise if the grid does not divide by ``who``'s spatial downsampling ``factor``."""
+    if height % factor or width % factor:
+        crop = f"{height // factor * factor}x{width // factor * factor}"
+        raise StganError(
+            f"grid {height}x{width} is not divisible by {factor} (the {who}'s downsampling "
+            f"factor); crop it to {crop} or pick a patch size divisible by {factor}"
+        )
+
+
+def check_frames(frames: int, factor: int, who: str) -> None:
+    """Raise if ``frames`` does not divide by ``who``'s temporal ``factor``."""
+    if frames % factor:
+        raise StganError(
+            f"{frames} frames are not divisible by {factor} (the {who}'s temporal factor); "
+            f"use a window length divisible by {factor}, e.g. {max(frames // factor, 1) * factor}"
+        )
+
+
+class ConvGRUCell(nn.Module):
+    """Convolutional GRU: the state is one map ``h`` of shape (B, hidden, h, w)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, sn: bool = False):
+        super().__init__()
+        self.gates = conv(2, in_channels + hidden_channels, 2 * hidden_channels, sn=sn)
+        self.candidate = conv(2, in_channels + hidden_channels, hidden_channels, sn=sn)
+
+    def initial_state(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        reset, update = torch.sigmoid(self.gates(torch.cat([x, h], dim=1))).chunk(2, dim=1)
+        candidate = torch.tanh(self.candidate(torch.cat([x, reset * h], dim=1)))
+        h = (1 - update) * h + update * candidate  # (B, hidden, h, w)
+        return h, h
+
+
+class ConvLSTMCell(nn.Module):
+    """Convolutional LSTM: the state is ``(h, c)``, each (B, hidden, h, w)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, sn: bool = False):
+        super().__init__()
+        self.gates = conv(2, in_channels + hidden_channels, 4 * hidden_channels, sn=sn)
+
+    def initial_state(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return h, torch.zeros_like(h)
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        h, c = state
+        i, f, o, g = self.gates(torch.cat([x, h], dim=1)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)  # (B, hidden, h, w)
+        return h, (h, c)
+
+
+class MinibatchStd(nn.Module):
+    """Append the mean per-group standard deviation as one extra channel (StyleGAN).
+
+    Works on any ``(N, C, *spatial)``; the group is the largest divisor of N up to
+    ``group_size``, so odd batch sizes still work.
+    """
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, *rest = x.shape
+        group = math.gcd(n, self.group_size)
+        y = x.reshape(group, n // group, *rest)  # (G, N/G, C, *S)
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (N/G, C, *S)
+        std = std.flatten(1).mean(dim=1)  # (N/G,)
+        std = std.repeat(group).view(n, 1, *[1] * (len(rest) - 1))  # (N, 1, 1...)
+        return torch.cat([x, std.expand(n, 1, *rest[1:])], dim=1)  # (N, C + 1, *S)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters in ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

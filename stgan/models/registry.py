@@ -1,0 +1,65 @@
+"""Build generators and discriminators by name from their configs.
+
+>>> g = build_generator(GeneratorConfig(name="convgru"), channels=1, height=16, width=16, frames=8)
+>>> d = build_discriminator(DiscriminatorConfig(name="dual"), channels=1, height=16, width=16, frames=8)
+>>> d(g.sample(2)).shape
+torch.Size([2])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from torch import nn
+
+from stgan.errors import StganError
+from stgan.models import layers
+from stgan.models.config import DiscriminatorConfig, GeneratorConfig
+from stgan.models.discriminator import Conv3dDiscriminator, DualDiscriminator
+from stgan.models.generator import Conv3dGenerator, Generator, RecurrentGenerator
+
+GENERATORS: dict[str, Callable[..., Generator]] = {
+    "convgru": functools.partial(RecurrentGenerator, cell=layers.ConvGRUCell),
+    "convlstm": functools.partial(RecurrentGenerator, cell=layers.ConvLSTMCell),
+    "conv3d": Conv3dGenerator,
+}
+
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
+    "conv3d": Conv3dDiscriminator,
+    "dual": DualDiscriminator,
+}
+
+
+def _lookup(table: dict, name: str, what: str) -> Callable:
+    if name not in table:
+        raise StganError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(table))}")
+    return table[name]
+
+
+def build_generator(
+    cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int
+) -> Generator:
+    """Generator for (B, frames, channels, height, width) sequences.
+
+    Raises ``StganError`` for an unknown ``cfg.name`` or a grid (or, for conv3d, a
+    frame count) not divisible by the model's downsampling factor.
+    """
+    return _lookup(GENERATORS, cfg.name, "generator")(cfg, channels, height, width, frames)
+
+
+def build_discriminator(
+    cfg: DiscriminatorConfig, channels: int, height: int, width: int, frames: int
+) -> nn.Module:
+    """Discriminator scoring (B, frames, channels, height, width) sequences as (B,).
+
+    Any grid works (strided convs pad), so ``height`` and ``width`` are not checked; ``frames`` (generated frames, without the
+    context) must be at least ``cfg.num_frames`` for ``dual``.
+    """
+    build = _lookup(DISCRIMINATORS, cfg.name, "discriminator")
+    if cfg.name == "dual" and cfg.num_frames > frames:
+        raise StganError(
+            f"discriminator.num_frames is {cfg.num_frames} but sequences have only {frames} "
+            f"frames; set num_frames <= {frames}"
+        )
+    return build(cfg, channels)

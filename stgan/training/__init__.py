@@ -1,0 +1,1 @@
+"""Training: the loop, statistics, health checks and checkpoints."""

@@ -1,0 +1,80 @@
+"""An endless, resumable stream of training batches.
+
+Shuffling comes from ``DistributedSampler`` (seeded, ``set_epoch`` each epoch;
+one replica when not distributed), so the order depends only on the seed, the
+epoch and the rank. The stream remembers ``(epoch, position)`` so a resumed run
+continues with exactly the batch the interrupted one would have read next.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from stgan.data.dataset import WindowDataset
+from stgan.errors import SpecError
+from stgan.training.distributed import Dist
+
+
+class BatchStream:
+    def __init__(
+        self,
+        dataset: WindowDataset,
+        batch_size: int,
+        num_workers: int,
+        seed: int,
+        dist: Dist,
+        epoch: int = 0,
+        position: int = 0,
+    ) -> None:
+        self.sampler = DistributedSampler(
+            dataset,
+            num_replicas=dist.world_size,
+            rank=dist.rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        if len(self.sampler) < batch_size:
+            raise SpecError(
+                f"train.batch_size: {batch_size} is more than the {len(self.sampler)} train windows "
+                f"per process; lower it, shorten window.stride or widen the train split"
+            )
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.epoch = epoch
+        self.position = position
+        self._iterator = None
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``(x, mask)`` batch, ``(B, T, C, H, W)``; a new epoch starts as needed."""
+        if self._iterator is None:
+            self._iterator = self._epoch_iterator()
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            self.epoch, self.position = self.epoch + 1, 0
+            self._iterator = self._epoch_iterator()
+            batch = next(self._iterator)
+        self.position += 1
+        return batch
+
+    def _epoch_iterator(self):
+        self.sampler.set_epoch(self.epoch)
+        self.dataset.set_epoch(self.epoch)
+        indices = list(self.sampler)[self.position * self.batch_size :]
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=indices,
+            num_workers=self.num_workers,
+            drop_last=True,
+            # Its own generator, so creating a loader never draws from the global RNG.
+            generator=torch.Generator().manual_seed(self.seed + self.epoch),
+        )
+        return iter(loader)

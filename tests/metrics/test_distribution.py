@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from stgan.errors import DataError
+from stgan.metrics.distribution import QUANTILE_LEVELS, Marginal
+
+from .conftest import space_time
+
+
+def valid(x: np.ndarray) -> np.ndarray:
+    return x[~np.isnan(x)].astype(np.float64)
+
+
+@pytest.fixture
+def pair(rng):
+    real = space_time(rng, (4, 6, 5, 7), phi=0.7) * 3 + 10
+    real[0, :, 1, 1] = np.nan
+    synthetic = space_time(rng, (3, 6, 5, 7), phi=0.2) * 2 + 11
+    synthetic[1, 2] = np.nan
+    return real, synthetic
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_scipy_and_numpy(pair, dtype):
+    real, synthetic = (x.astype(dtype) for x in pair)
+    metric = Marginal()
+    metric.update(real=real, synthetic=torch.as_tensor(synthetic))
+    result = metric.compute()
+    r, s = valid(real), valid(synthetic)
+    assert result["wasserstein1"] == pytest.approx(stats.wasserstein_distance(r, s), rel=1e-12)
+    assert result["ks"] == pytest.approx(stats.ks_2samp(r, s).statistic, rel=1e-12)
+    assert result["energy"] == pytest.approx(stats.energy_distance(r, s), rel=1e-12)
+    q_r, q_s = np.quantile(r, QUANTILE_LEVELS), np.quantile(s, QUANTILE_LEVELS)
+    np.testing.assert_allclose(result["quantiles"]["real"], q_r, rtol=1e-12)
+    np.testing.assert_allclose(result["quantiles"]["synthetic"], q_s, rtol=1e-12)
+    np.testing.assert_allclose(result["quantiles"]["abs_diff"], np.abs(q_r - q_s), rtol=1e-12)
+    assert "values_subsample" not in result
+
+
+def test_batches_and_merge_equal_one_shot(pair):
+    real, synthetic = pair
+    whole = Marginal()
+    whole.update(real=real, synthetic=synthetic)
+    first, second = Marginal(), Marginal()
+    first.update(real=real[:1], synthetic=synthetic[:2])
+    second.update(real=real[1:], synthetic=synthetic[2:])
+    first.merge(second)
+    assert first.compute() == whole.compute()
+
+
+def test_large_input_is_subsampled_and_says_so(rng):
+    metric = Marginal(scores=("ks",), cap=1000)
+    metric.update(real=rng.normal(size=(5, 10, 10, 10)), synthetic=rng.normal(size=(1, 2, 10, 10)))
+    result = metric.compute()
+    assert result["values_subsample"] == {"real": 1000, "synthetic": 200}
+    assert result["ks"] < 0.2
+
+
+def test_same_generator_scores_near_zero_and_another_does_not(rng):
+    data = space_time(rng, (40, 8, 8, 8), phi=0.8, beta=2.0)
+    halves, shifted = Marginal(), Marginal()
+    halves.update(real=data[:20], synthetic=data[20:])
+    shifted.update(real=data[:20], synthetic=data[20:] * 2 + 1)
+    assert halves.compute()["ks"] < 0.05
+    assert shifted.compute()["ks"] > 0.3
+
+
+def test_no_valid_value_raises():
+    metric = Marginal()
+    metric.update(real=np.ones((1, 2, 2, 2)), synthetic=np.full((1, 2, 2, 2), np.nan))
+    with pytest.raises(DataError, match="synthetic data has no valid"):
+        metric.compute()

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from stgan.errors import StganError
+from stgan.models import GeneratorConfig, build_generator
+
+NAMES = ["convgru", "convlstm", "conv3d"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("conditional", [False, True])
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_sample_shape_and_finite(make_g, real, context, name, conditional, spectral_norm):
+    g = make_g(name=name, conditional=conditional, spectral_norm=spectral_norm)
+    x = g.sample(2, context=context if conditional else None)
+    assert x.shape == real.shape
+    assert x.isfinite().all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_is_reproducible_with_a_generator(make_g, name):
+    g = make_g(name=name)
+    a = g.sample(2, generator=torch.Generator().manual_seed(3))
+    b = g.sample(2, generator=torch.Generator().manual_seed(3))
+    c = g.sample(2, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_noise_changes_frames_and_z_is_shared(make_g, name):
+    g = make_g(name=name)
+    z, noise = g.latents(2, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (2, 8)
+    assert noise.shape[0] == 2 and noise.shape[2:] == (2, 2, 2)  # 2 noise channels at 8/4
+    assert not torch.allclose(g(z, noise), g(z, torch.randn_like(noise)))
+
+
+def test_context_drives_the_conditional_output(make_g, context):
+    g = make_g(conditional=True)
+    z, noise = g.latents(2)
+    assert not torch.allclose(g(z, noise, context), g(z, noise, context + 1))
+
+
+@pytest.mark.parametrize("name", ["convgru", "convlstm"])
+def test_recurrent_generator_unrolls_any_length(make_g, name):
+    assert make_g(name=name).sample(1, frames=7).shape == (1, 7, 1, 8, 8)
+
+
+def test_conv3d_generator_is_built_for_its_frames(make_g):
+    with pytest.raises(ValueError, match="built for 4 frames, asked for 8"):
+        make_g(name="conv3d").sample(1, frames=8)
+
+
+def test_tanh_bounds_the_output(make_g):
+    x = make_g(output_activation="tanh").sample(2)
+    assert x.abs().max() <= 1
+
+
+def test_context_must_match_the_mode(make_g, context):
+    with pytest.raises(ValueError, match="needs context"):
+        make_g(conditional=True).sample(2)
+    with pytest.raises(ValueError, match="takes no context"):
+        make_g().sample(2, context=context)
+    with pytest.raises(ValueError, match="context: expected shape"):
+        make_g(conditional=True).sample(2, context=context[:, :1])
+
+
+def test_grid_not_divisible_by_the_downsampling_factor():
+    with pytest.raises(StganError, match=r"grid 33x49 is not divisible by 4 .* crop it to 32x48"):
+        build_generator(GeneratorConfig(up_stages=2), channels=1, height=33, width=49, frames=4)
+
+
+def test_frames_not_divisible_by_the_conv3d_temporal_factor():
+    cfg = GeneratorConfig(name="conv3d", up_stages=2, temporal_up_stages=2)
+    with pytest.raises(StganError, match="6 frames are not divisible by 4"):
+        build_generator(cfg, channels=1, height=8, width=8, frames=6)
