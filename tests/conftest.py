@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,8 @@ def tiny_pipeline(directory: Path, **sections) -> Path:
 @pytest.fixture
 def pipeline(tmp_path):
     return tiny_pipeline(tmp_path)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run ``python -m stgan ARGS`` in a child process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "stgan", *args], capture_output=True, text=True)

@@ -1,18 +1,12 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stgan.cli import COMMANDS, main
-from tests.conftest import make_dataset, write_spec
+from tests.conftest import make_dataset, run_cli, write_spec
 
 SPECS = Path(__file__).resolve().parents[2] / "data_specs"
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "stgan", *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

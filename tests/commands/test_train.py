@@ -1,15 +1,8 @@
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from stgan.cli import main
-from tests.conftest import tiny_pipeline
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "stgan", *args], capture_output=True, text=True)
+from tests.conftest import run_cli, tiny_pipeline
 
 
 def test_dry_run_prints_resolved_config(pipeline, tmp_path, capsys):
