@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with python3:
-#   make demo   set up .venv, inspect the embedded default data and train the demo GAN on it
+#   make demo   set up .venv, inspect the embedded default data, then train, generate,
+#               evaluate and report the demo GAN on it (stgan run; run again to resume)
 #   make test   set up .venv with the dev extra and run the test suite
 VENV ?= .venv
 PYTEST_ARGS ?=
@@ -16,11 +17,10 @@ DEMO_LOGDIR ?= runs/demo
 
 demo: setup
 	$(VENV)/bin/stgan inspect data_specs/synthetic.yaml
-	$(VENV)/bin/stgan train pipelines/demo.yaml --logdir $(DEMO_LOGDIR) \
-		$$([ -d $(DEMO_LOGDIR)/checkpoints ] && echo --resume)
+	$(VENV)/bin/stgan run pipelines/demo.yaml --logdir $(DEMO_LOGDIR)
 
 test: setup-dev
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup-dev
-	$(VENV)/bin/ruff check stgan tests benchmarks
+	$(VENV)/bin/ruff check stgan tests benchmarks scripts

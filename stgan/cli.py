@@ -14,7 +14,7 @@ import sys
 from stgan import __version__
 from stgan.errors import StganError
 
-COMMANDS = ("inspect", "train")
+COMMANDS = ("inspect", "train", "generate", "evaluate", "run", "doctor", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

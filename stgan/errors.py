@@ -19,3 +19,7 @@ class DataError(StganError):
 
 class CheckpointError(StganError):
     """A checkpoint is missing, corrupt or incompatible."""
+
+
+class TrainingStopped(StganError):
+    """A health check whose action is ``stop`` fired, or rollbacks ran out."""

@@ -1,11 +1,19 @@
-"""The one TensorBoard writer of a run: scalars, histograms, figures, hparams."""
+"""The one TensorBoard writer of a run: scalars, histograms, figures, layout, hparams."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+from stgan.training.health import DETECTORS
+
+# Metrics shown per variable in the custom-scalars layout, each beside its floor.
+LAYOUT_METRICS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "recall", "coverage")
 
 
 class RunLogger:
@@ -14,9 +22,17 @@ class RunLogger:
     def __init__(self, logdir: Path, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
 
-    def scalars(self, values: dict[str, float], step: int) -> None:
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+
+    def figures(self, figures: Mapping, step: int) -> None:
+        """Matplotlib figures as images, ``Figures/<key>``; each figure is closed."""
+        for key, figure in figures.items():
+            self.writer.add_figure(f"Figures/{key}", figure, step, close=True)
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, step)
 
     def histograms(self, models: dict[str, nn.Module], step: int) -> None:
         """Weight and gradient histograms, e.g. ``Weights/G/stem.weight``."""
@@ -30,8 +46,49 @@ class RunLogger:
                         f"Grads/{prefix}/{name}", p.grad.detach().float().cpu(), step
                     )
 
+    def layout(self, variables: Iterable[str]) -> None:
+        """The custom-scalars dashboard: losses, D, gradients, LR, each metric beside its floor, health."""
+        charts = {
+            "Training": {
+                "Losses": ["Multiline", ["Loss/G", "Loss/D", "Loss/penalty"]],
+                "D scores": ["Multiline", ["D/real_score", "D/fake_score"]],
+                "D accuracy": ["Multiline", ["D/real_acc", "D/fake_acc"]],
+                "Gradient norms": ["Multiline", ["Grad/G_norm", "Grad/D_norm"]],
+                "Learning rates": ["Multiline", ["LR/G", "LR/D"]],
+                "Diversity": ["Multiline", ["Health/real_diversity", "Health/fake_diversity"]],
+            },
+            "Selection": {"score (best.pt minimizes)": ["Multiline", ["Metrics/score"]]},
+            "Health": {"flags": ["Multiline", [f"Health/{d}" for d in DETECTORS]]},
+        }
+        for v in variables:
+            charts[f"Metrics {v}"] = {
+                m: ["Multiline", [f"Metrics/{v}/{m}", f"Floor/{v}/{m}"]] for m in LAYOUT_METRICS
+            }
+        self.writer.add_custom_scalars(charts)
+
+    def hparams_start(self, values: Mapping[str, object], metrics: Iterable[str]) -> None:
+        """The HParams session of this run: its settings, and the metric tags to show beside them."""
+        clean = {k: _hparam(v) for k, v in values.items()}
+        experiment, start, _ = hparams(clean, {m: 0.0 for m in metrics})
+        self.writer.file_writer.add_summary(experiment)
+        self.writer.file_writer.add_summary(start)
+
+    def hparams_end(self, values: Mapping[str, object], metrics: Iterable[str]) -> None:
+        clean = {k: _hparam(v) for k, v in values.items()}
+        _, _, end = hparams(clean, {m: 0.0 for m in metrics})
+        self.writer.file_writer.add_summary(end)
+
     def flush(self) -> None:
         self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _hparam(value: object) -> object:
+    """HParams take bool, int, float or str."""
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)

@@ -74,8 +74,22 @@ class Loss:
         return (torch.sigmoid(logits) if self.sigmoid_scores else logits).mean()
 
     def scores(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
-        """``{"real_score": ..., "fake_score": ...}`` for logging."""
-        return {"real_score": self.score(real_logits), "fake_score": self.score(fake_logits)}
+        """Mean D scores and accuracies (fraction of each side D classifies correctly)."""
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        cut = self.decision_threshold(real_logits, fake_logits)
+        return {
+            "real_score": self.score(real_logits),
+            "fake_score": self.score(fake_logits),
+            "real_acc": (real_logits > cut).float().mean(),
+            "fake_acc": (fake_logits <= cut).float().mean(),
+        }
+
+    def decision_threshold(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor | float:
+        """The logit that separates "real" from "fake": 0 (bce, hinge), 0.5 (lsgan targets 0/1);
+        WGAN critics have no fixed scale, so the midpoint of the two batch means."""
+        if self.name == "wgan":
+            return (real_logits.mean() + fake_logits.mean()) / 2
+        return 0.5 if self.name == "lsgan" else 0.0
 
 
 LOSSES: dict[str, Loss] = {

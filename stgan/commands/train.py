@@ -34,6 +34,9 @@ def add_parser(subparsers) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set optim.lr_g=2e-4 (repeatable)",
     )
+    parser.add_argument(
+        "--profile", help="apply a named profile of the pipeline (e.g. gpu) before --set"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     parser.set_defaults(func=run)
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from stgan.errors import StganError
     from stgan.training.config import load_pipeline, resolved_dict
 
-    config = load_pipeline(args.config, tuple(args.overrides))
+    config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     if args.dry_run:
         yaml.safe_dump(resolved_dict(config), sys.stdout, sort_keys=False)
         return 0

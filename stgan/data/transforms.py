@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -76,12 +76,23 @@ class Transforms:
         channels = [t.inverse(c) for t, c in zip(self.variables.values(), _unbind(z, channel_axis))]
         return stack(channels, channel_axis)
 
-    def to_json(self) -> str:
-        payload = {
+    def to_dict(self) -> dict:
+        """Plain data (str/float/dict) for JSON or a ``weights_only`` checkpoint."""
+        return {
             "fill_value": FILL_VALUE,
-            "variables": {k: asdict(v) for k, v in self.variables.items()},
+            "variables": {
+                k: {"kind": str(v.kind), "offset": float(v.offset), "scale": float(v.scale)}
+                for k, v in self.variables.items()
+            },
         }
-        return json.dumps(payload, indent=2)
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> Transforms:
+        """Inverse of :meth:`to_dict`; raises ``KeyError``/``TypeError`` on a malformed mapping."""
+        return cls({k: VariableTransform(**v) for k, v in payload["variables"].items()})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
 
     def save(self, path: str | Path) -> None:
         """Write the JSON atomically (temporary name, then rename)."""
@@ -90,8 +101,7 @@ class Transforms:
     @classmethod
     def load(cls, path: str | Path) -> Transforms:
         try:
-            payload = json.loads(Path(path).read_text())
-            return cls({k: VariableTransform(**v) for k, v in payload["variables"].items()})
+            return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path}: not a valid stgan transforms file ({exc})") from None
 

@@ -6,6 +6,7 @@ averaged over every (sample, cell) series with no NaN and non-zero variance.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -84,7 +85,14 @@ class ACF(PairMetric[MeanAccumulator]):
         return curves.sum(1), valid.sum()
 
     def compute(self) -> dict[str, Any]:
-        real, synthetic = self.real.mean(), self.synthetic.mean()
+        """Curves and error; a synthetic side without one varying series (a generator
+        collapsed to constant output) has no acf: its curve and the error are NaN."""
+        real = self.real.mean()
+        if self.synthetic.count is None or int(self.synthetic.count) == 0:
+            nan = [math.nan] * len(real)
+            curves = {"lags": list(range(len(real))), "real": real.tolist(), "synthetic": nan}
+            return {"acf": {**curves, "error": math.nan}}
+        synthetic = self.synthetic.mean()
         curves = {
             "lags": list(range(len(real))),
             "real": real.tolist(),

@@ -47,12 +47,23 @@ def c2st(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> float:
     """Classifier two-sample test: ``|accuracy - 0.5|`` of a logistic regression.
 
     Equal counts per class (the larger side is subsampled), stratified 5-fold CV.
+    With more features than points the points are first expressed in an orthonormal
+    basis of their span (from the Gram matrix): L2-regularized logistic regression has its optimum in
+    that span, so the fits and predictions are the same, and a 16k-feature fit takes
+    milliseconds instead of a minute.
     """
     n = min(len(real), len(synthetic))
     if n < C2ST_FOLDS:
         raise DataError(f"c2st needs at least {C2ST_FOLDS} samples per side, got {n}")
     rng = np.random.default_rng(seed)
     points = np.concatenate([rng.permutation(side)[:n] for side in (real, synthetic)])
+    # a diverged generator's values can overflow the Gram matrix: cap them (they are
+    # standardized, so +-1e6 is already absurd and keeps the test's verdict)
+    points = np.clip(np.nan_to_num(points, nan=0.0, posinf=1e6, neginf=-1e6), -1e6, 1e6)
+    if points.shape[1] > len(points):
+        # X = U S V^T: X V = U S, from the eigenvectors of the small Gram matrix X X^T
+        eigenvalues, eigenvectors = np.linalg.eigh(points @ points.T)
+        points = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))
     labels = np.repeat([0, 1], n)
     folds = StratifiedKFold(C2ST_FOLDS, shuffle=True, random_state=seed)
     accuracy = cross_val_score(LogisticRegression(max_iter=1000), points, labels, cv=folds)

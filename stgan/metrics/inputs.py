@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -71,11 +72,43 @@ def dataset_arrays(
     Raises DataError for different variables or grids, differing ``units``, an all-NaN
     variable, or when neither side has a sample dimension.
     """
+    arrays = layout_arrays(real, synthetic, variables)
+    nan_census(*arrays)
+    return arrays
+
+
+def layout_arrays(
+    real: xr.Dataset, synthetic: xr.Dataset, variables: Sequence[str] | None = None
+) -> tuple[dict[str, Array], dict[str, Array]]:
+    """``dataset_arrays`` without the NaN check, so without reading any data.
+
+    Dask-backed datasets give dask arrays, still lazy: open large files with ``chunks``
+    along the sample (or time) dimension and the metrics stream them in batches.
+    """
     names = _variables(real, synthetic, variables)
     for name in names:
         _check_pair(real[name], synthetic[name], name)
     length = _sequence_length(real[names[0]], synthetic[names[0]])
     return tuple({n: _samples(ds[n], length) for n in names} for ds in (real, synthetic))
+
+
+def nan_census(real: Mapping[str, Array], synthetic: Mapping[str, Array]) -> dict[str, int]:
+    """Synthetic NaN cells at grid points where the real data has no NaN, per variable.
+
+    One pass over ``(sample, time, y, x)`` NumPy or dask arrays (dask streams its chunks).
+    Raises DataError for a variable that is all NaN on either side.
+    """
+    counts = dask.compute(
+        {
+            name: [np.isnan(arrays[name]).sum(axis=(0, 1)) for arrays in (real, synthetic)]
+            for name in real
+        }
+    )[0]  # {name: [(y, x) NaN counts of real, of synthetic]}
+    for name, per_side in counts.items():
+        for side, arrays, nans in zip(("real", "synthetic"), (real, synthetic), per_side):
+            if int(nans.sum()) == np.prod(arrays[name].shape):
+                raise DataError(f"{name!r} is all NaN in the {side} data; drop it or fix the file")
+    return {name: int(nans_s[nans_r == 0].sum()) for name, (nans_r, nans_s) in counts.items()}
 
 
 def _variables(real: xr.Dataset, synthetic: xr.Dataset, chosen: Sequence[str] | None) -> list[str]:
@@ -87,15 +120,25 @@ def _variables(real: xr.Dataset, synthetic: xr.Dataset, chosen: Sequence[str] | 
             if n not in ds
         ]
         if missing:
-            raise DataError(f"variables not found: {', '.join(missing)}")
+            present = [sorted(_gridded(ds)) for ds in (real, synthetic)]
+            raise DataError(
+                f"variables not found: {', '.join(missing)}; real has {present[0]}, "
+                f"synthetic {present[1]}"
+            )
         return list(chosen)
-    gridded = [{n for n, v in ds.data_vars.items() if v.ndim >= 3} for ds in (real, synthetic)]
+    gridded = [_gridded(ds) for ds in (real, synthetic)]
     if gridded[0] != gridded[1] or not gridded[0]:
         raise DataError(
             f"variables differ: only in real {sorted(gridded[0] - gridded[1])}, only in "
-            f"synthetic {sorted(gridded[1] - gridded[0])}; pass variables=[...] to choose"
+            f"synthetic {sorted(gridded[1] - gridded[0])}; choose shared ones "
+            "(--variables a,b or variables=[...])"
         )
     return sorted(gridded[0])
+
+
+def _gridded(ds: xr.Dataset) -> set[str]:
+    """Names of the variables with at least (time, y, x) dimensions."""
+    return {n for n, v in ds.data_vars.items() if v.ndim >= 3}
 
 
 def _dims(da: xr.DataArray) -> tuple[str | None, str, str, str]:
@@ -126,9 +169,6 @@ def _check_pair(real: xr.DataArray, synthetic: xr.DataArray, name: str) -> None:
                 f"{name!r}: real and synthetic grids differ along {axis} ({dim_r} with "
                 f"{coords[0].size} points vs {dim_s} with {coords[1].size}); regrid one onto the other"
             )
-    for side, da in (("real", real), ("synthetic", synthetic)):
-        if bool(da.isnull().all()):
-            raise DataError(f"{name!r} is all NaN in the {side} data")
 
 
 def _sequence_length(real: xr.DataArray, synthetic: xr.DataArray) -> int:

@@ -25,7 +25,7 @@ _NAME = re.compile(r"ckpt_(\d+)\.pt")
 _GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
 
 
-def _checkpoints(directory: Path) -> list[tuple[int, Path]]:
+def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     """``(step, path)`` of every ``ckpt_*.pt`` in ``directory``, oldest first."""
     if not directory.is_dir():
         return []
@@ -61,8 +61,18 @@ def save_checkpoint(directory: Path, step: int, state: dict, keep: int) -> Path:
     path = directory / f"ckpt_{step:08d}.pt"
     with atomic_path(path) as tmp:
         torch.save({**state, "step": step}, tmp)
-    for _, old in _checkpoints(directory)[:-keep]:
+    for _, old in list_checkpoints(directory)[:-keep]:
         old.unlink(missing_ok=True)
+    return path
+
+
+def save_best(directory: Path, state: dict) -> Path:
+    """Write ``directory/best.pt`` atomically (the checkpoint chosen by domain metrics)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "best.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 
@@ -110,17 +120,21 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest ``ckpt_*.pt`` in ``directory`` that loads, or None.
+    """The newest ``ckpt_*.pt`` in ``directory`` that loads, or None."""
+    found = load_latest(directory)
+    return found[0] if found else None
+
+
+def load_latest(directory: Path) -> tuple[Path, dict] | None:
+    """The newest ``ckpt_*.pt`` in ``directory`` that loads, with its state, or None.
 
     Newer checkpoints that fail to load are skipped with a warning naming them.
     """
-    for _, path in reversed(_checkpoints(Path(directory))):
+    for _, path in reversed(list_checkpoints(Path(directory))):
         try:
-            load_checkpoint(path)
+            return path, load_checkpoint(path)
         except CheckpointError as err:
             warnings.warn(f"skipping {path.name}: {err}", stacklevel=2)
-            continue
-        return path
     return None
 
 

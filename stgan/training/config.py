@@ -17,6 +17,7 @@ from stgan.config import build, load_yaml, to_dict
 from stgan.data.spec import DataSpec, load_spec, spec_from_dict
 from stgan.errors import SpecError
 from stgan.models.config import DiscriminatorConfig, GeneratorConfig
+from stgan.training.health import HealthConfig
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,58 @@ class TrainConfig:
             raise SpecError(f"{where}.num_workers: {self.num_workers} must be >= 0")
 
 
+MIN_EVAL_SAMPLES = 6  # c2st: 5 folds; precision/recall: k = 5 neighbours
+
+# Metrics the selection criterion may use (report_scalars names, per variable).
+CRITERION_METRICS = (
+    "acf_error",
+    "lsd_db",
+    "wasserstein1",
+    "ks",
+    "energy",
+    "mmd2",
+    "c2st",
+)
+
+
 @dataclass(frozen=True)
 class EvalConfig:
+    """Domain metrics during training: EMA samples against a real split, in physical units."""
+
     every: int = 0  # evaluate every N steps (0: off)
-    samples: int = 16
+    samples: int = 64  # synthetic sequences drawn per evaluation (and real windows compared)
+    split: str = "val"  # the real split compared against
+    lags: int | None = None  # acf lags (default min(T - 1, 10))
+    figures: bool = True  # log ACF/PSD/histogram/frames/Hovmoeller figures
+    # best.pt minimizes the mean of these, each divided by its value at the first evaluation
+    criterion: tuple[str, ...] = ("acf_error", "lsd_db", "wasserstein1")
+
+    def validate(self, where: str) -> None:
+        if self.every < 0 or self.samples < MIN_EVAL_SAMPLES:
+            raise SpecError(
+                f"{where}: every must be >= 0 and samples >= {MIN_EVAL_SAMPLES} "
+                "(c2st's 5 folds and the k=5 neighbours need them)"
+            )
+        unknown = [m for m in self.criterion if m not in CRITERION_METRICS]
+        if unknown or not self.criterion:
+            raise SpecError(
+                f"{where}.criterion: unknown metric(s) {unknown}; choose from {', '.join(CRITERION_METRICS)}"
+            )
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What ``stgan run`` generates and compares after training."""
+
+    samples: int = 64  # synthetic sequences generated (and real test windows compared)
+    split: str = "test"  # the real split they are compared with
+    # simple generators scored beside the GAN (stgan/baselines.py)
+    baselines: tuple[Literal["untrained", "ar1", "train_windows"], ...] = ("untrained", "ar1")
+    seed: int = 0
+
+    def validate(self, where: str) -> None:
+        if self.samples < MIN_EVAL_SAMPLES:
+            raise SpecError(f"{where}.samples: {self.samples} must be >= {MIN_EVAL_SAMPLES}")
 
 
 @dataclass(frozen=True)
@@ -126,6 +175,8 @@ class PipelineConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     @property
     def spec(self) -> DataSpec:
@@ -143,15 +194,30 @@ RESUMABLE_KEYS = (
     "train.keep_checkpoints",
     "train.compile",
     "eval",
+    "health",
     "data.files",
     "data.base_dir",
 )
 
 
-def load_pipeline(path: str | Path, overrides: tuple[str, ...] = ()) -> PipelineConfig:
-    """Read a pipeline YAML, apply ``key=value`` overrides, validate, load its data spec."""
+def load_pipeline(
+    path: str | Path, overrides: tuple[str, ...] = (), profile: str | None = None
+) -> PipelineConfig:
+    """Read a pipeline YAML, apply a profile and ``key=value`` overrides, validate, load its spec.
+
+    A pipeline may hold ``profiles: {NAME: {dotted.key: value, ...}}``, e.g. a ``gpu``
+    profile with more steps and larger batches; ``profile`` applies one before ``overrides``.
+    """
     path = Path(path)
-    raw = apply_overrides(load_yaml(path), overrides)
+    raw = load_yaml(path)
+    profiles = raw.pop("profiles", None) or {}
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise SpecError(f"{path}: no profile '{profile}' (profiles defined: {known})")
+        for key, value in profiles[profile].items():
+            raw = set_dotted(raw, str(key), value)
+    raw = apply_overrides(raw, overrides)
     try:
         return pipeline_from_dict(raw, base_dir=path.resolve().parent)
     except SpecError as exc:
@@ -180,23 +246,34 @@ def pipeline_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
 
 def apply_overrides(raw: dict, overrides: tuple[str, ...]) -> dict:
     """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a nested mapping."""
-    raw = dict(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise SpecError(f"--set {item!r}: expected key=value, e.g. optim.lr_g=2e-4")
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            node[part] = dict(child) if isinstance(child, dict) else {}
-            node = node[part]
-        node[parts[-1]] = _parse_value(text)
+        raw = set_dotted(raw, key, _parse_value(text))
+    return raw
+
+
+def set_dotted(raw: dict, key: str, value: Any) -> dict:
+    """A copy of ``raw`` with ``a.b.c`` set to ``value`` (intermediate mappings copied)."""
+    raw = dict(raw)
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        node[part] = dict(child) if isinstance(child, dict) else {}
+        node = node[part]
+    node[parts[-1]] = value
     return raw
 
 
 def _parse_value(text: str) -> Any:
-    value = yaml.safe_load(text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise SpecError(
+            f"--set value {text!r} is not valid YAML; quote strings, e.g. key='[1'"
+        ) from None
     if isinstance(value, str):  # YAML 1.1 reads 2e-4 as a string
         try:
             return float(value)

@@ -1,8 +1,8 @@
 """The training loop. Reads top to bottom:
 
 setup (data, models, optimizers, resume) → for each step: D phase (n_critic
-times), G phase, EMA, schedules, stats → log, checkpoint, evaluate → final
-checkpoint. The loss maths lives in ``stgan.losses``; this file owns the
+times), G phase, EMA, schedules, stats → log and health checks, checkpoint,
+evaluate (domain metrics, best.pt) → final checkpoint. The loss maths lives in ``stgan.losses``; this file owns the
 optimizers and decides when to step, clip and average.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,19 +26,23 @@ from tqdm import tqdm
 from stgan import __version__, losses
 from stgan.atomic import write_text_atomic
 from stgan.data import prepare
+from stgan.data.cf import describe_grid
 from stgan.data.transforms import Transforms
-from stgan.errors import CheckpointError
+from stgan.errors import CheckpointError, TrainingStopped
 from stgan.logging import RunLogger
 from stgan.models import build_discriminator, build_generator
 from stgan.training import checkpoint as ckpt
 from stgan.training.batches import BatchStream
 from stgan.training.config import RESUMABLE_KEYS, PipelineConfig, resolved_dict
 from stgan.training.distributed import Dist, init_distributed, resolve_device, shutdown
+from stgan.training.evaluation import Evaluation, Evaluator
+from stgan.training.health import Event, Monitor, batch_diversity, nonfinite_parameters
 from stgan.training.optim import EMA, adam_pair, scheduler
 from stgan.training.stats import Stats
 
-# Called every eval.every steps with the run; [C] plugs the domain metrics in here.
-EvalHook = Callable[["Run", int], None]
+# Called on rank 0 after each in-training evaluation (e.g. by `stgan sweep` to prune);
+# an exception raised there ends training after the logs are closed.
+OnEvaluation = Callable[["Run", Evaluation], None]
 
 
 @dataclass
@@ -62,6 +67,13 @@ class Run:
     transforms: Transforms
     stats: Stats
     logger: RunLogger | None
+    evaluator: Evaluator | None = None  # rank 0 only, when eval.every > 0
+    monitor: Monitor | None = None
+    hparams: dict | None = None
+    grid: dict | None = None  # coordinates and attributes for `stgan generate` (rank 0)
+    initial: dict | None = None  # the state at step 0: the rollback target before any checkpoint
+    rollbacks: int = 0
+    bar: tqdm | None = None
     step: int = 0
     d_steps: int = 0
 
@@ -81,12 +93,14 @@ def train(
     device: str = "auto",
     resume: bool = False,
     max_steps: int | None = None,
-    eval_hook: EvalHook | None = None,
+    on_evaluation: OnEvaluation | None = None,
+    hparams: dict | None = None,
 ) -> dict[str, float]:
     """Train G and D; returns the last logged statistics.
 
     ``max_steps`` stops early (after a checkpoint); ``resume`` continues from the
-    newest valid checkpoint in ``logdir``.
+    newest valid checkpoint in ``logdir``. ``hparams`` adds entries to the run's
+    HParams row (e.g. the values a sweep chose).
     """
     logdir = Path(logdir)
     torch_device = resolve_device(device)
@@ -95,15 +109,25 @@ def train(
         torch_device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(torch_device)
     try:
-        run = setup(config, logdir, torch_device, dist, resume)
+        run = setup(config, logdir, torch_device, dist, resume, hparams)
         stop = min(config.train.steps, max_steps) if max_steps else config.train.steps
-        return loop(run, stop, eval_hook)
+        try:
+            return loop(run, stop, on_evaluation)
+        finally:
+            if run.logger:  # also when stopped or pruned, so the HParams row has an end
+                run.logger.hparams_end(hparam_values(run), hparam_metrics(run))
+                run.logger.close()
     finally:
         shutdown(dist)
 
 
 def setup(
-    config: PipelineConfig, logdir: Path, device: torch.device, dist: Dist, resume: bool
+    config: PipelineConfig,
+    logdir: Path,
+    device: torch.device,
+    dist: Dist,
+    resume: bool,
+    hparams: dict | None = None,
 ) -> Run:
     """Data, models, optimizers and logger; restores the newest checkpoint when resuming."""
     logdir.mkdir(parents=True, exist_ok=True)
@@ -143,18 +167,28 @@ def setup(
         transforms=data.transforms,
         stats=Stats(),
         logger=None,
+        hparams=hparams,
     )
+    if dist.is_main and config.eval.every:
+        run.evaluator = Evaluator(config, data, device)
+    run.monitor = Monitor(config.health, config.loss.name) if config.health.enabled else None
+    if dist.is_main:
+        run.grid = describe_grid(data.source, config.spec.patch)  # one pass for the static mask
     if state:
         restore(run, state)
+    else:
+        run.initial = _copy(training_state(run))
     if dist.is_main:
         _write_run_files(run)
         run.logger = RunLogger(logdir, purge_step=run.step + 1 if state else None)
+        run.logger.layout(data.spec.variable_names)
+        run.logger.hparams_start(hparam_values(run), hparam_metrics(run))
     return run
 
 
-def loop(run: Run, stop: int, eval_hook: EvalHook | None) -> dict[str, float]:
+def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, float]:
     cfg = run.config
-    bar = tqdm(
+    bar = run.bar = tqdm(
         total=stop, initial=run.step, desc="train", disable=not run.dist.is_main, dynamic_ncols=True
     )
     last: dict[str, float] = {}
@@ -176,14 +210,120 @@ def loop(run: Run, stop: int, eval_hook: EvalHook | None) -> dict[str, float]:
             run.stats.report("Perf/samples_per_s", seen / (time.perf_counter() - tick))
             tick, seen = time.perf_counter(), 0
             last = log_step(run, bar)
+            check_health(run, last)
         if run.step % cfg.train.ckpt_every == 0 or run.step == stop:
             save(run)
-        if eval_hook and cfg.eval.every and run.step % cfg.eval.every == 0:
-            eval_hook(run, run.step)
+        if cfg.eval.every and run.step % cfg.eval.every == 0:
+            evaluate(run, on_evaluation)
     bar.close()
-    if run.logger:
-        run.logger.close()
     return last
+
+
+def evaluate(run: Run, on_evaluation: OnEvaluation | None) -> Evaluation | None:
+    """Domain metrics of the EMA generator (rank 0): logged, and best.pt kept by score."""
+    if run.evaluator is None:
+        return None
+    tick = time.perf_counter()
+    evaluation = run.evaluator(run.ema.model, run.step, figures=run.logger is not None)
+    if evaluation.is_best:
+        save(run, best=evaluation)
+    if run.logger:
+        run.logger.scalars(evaluation.scalars, run.step)
+        run.logger.figures(evaluation.figures, run.step)
+        run.logger.scalars({"Perf/eval_seconds": time.perf_counter() - tick}, run.step)
+        run.logger.flush()
+    if run.monitor:
+        events = run.monitor.observe_evaluation(run.step, evaluation.scalars, evaluation.score)
+        act_on(run, events)
+    if on_evaluation:
+        on_evaluation(run, evaluation)
+    return evaluation
+
+
+def check_health(run: Run, values: dict[str, float]) -> None:
+    """Feed the detectors the averaged stats (the same on every rank) and act on events."""
+    if run.monitor is None:
+        return
+    events = run.monitor.observe(run.step, values)
+    if run.logger:
+        run.logger.scalars(run.monitor.scalars(), run.step)
+    act_on(run, events)
+
+
+def act_on(run: Run, events: list[Event]) -> None:
+    """Warn about each event, then stop or roll back if any event's action says so."""
+    for event in events:
+        if run.dist.is_main:
+            tqdm.write(f"stgan: warning: step {event.step}: {event.message}", file=sys.stderr)
+        if run.logger:
+            run.logger.text("Health/events", f"step {event.step}: {event.message}", event.step)
+    actions = {event.action for event in events}
+    if "stop" in actions:
+        stopping = [e for e in events if e.action == "stop"]
+        raise TrainingStopped(
+            f"stopped by the health check at step {run.step}: {stopping[0].message}"
+        )
+    if "rollback" in actions:
+        rollback(run)
+
+
+def rollback(run: Run) -> None:
+    """Reload the newest checkpoint with finite weights, scale both rates, reseed."""
+    cfg = run.config.health
+    run.rollbacks += 1
+    if run.rollbacks > cfg.max_rollbacks:
+        raise TrainingStopped(
+            f"training diverged again after {cfg.max_rollbacks} rollbacks (step {run.step}); "
+            "lower optim.lr_g/optim.lr_d, set optim.grad_clip, or raise health.max_rollbacks"
+        )
+    state = _healthy_state(run)
+    rollbacks, bar_step = run.rollbacks, run.step
+    restore(run, state, monitor=False)
+    run.rollbacks = rollbacks
+    for opt, sched in ((run.opt_g, run.sched_g), (run.opt_d, run.sched_d)):
+        scale = cfg.lr_factor**rollbacks / _lr_scale(state)
+        sched.base_lrs = [lr * scale for lr in sched.base_lrs]
+        for group in opt.param_groups:
+            group["lr"] *= scale
+    seed_everything(run.config.train.seed + run.dist.rank + 104_729 * rollbacks)
+    run.monitor.reset_after_rollback()
+    if run.bar is not None:
+        run.bar.update(run.step - bar_step)
+    if run.dist.is_main:
+        tqdm.write(
+            f"stgan: rolled back to step {run.step}, learning rates x{cfg.lr_factor**rollbacks:g} "
+            f"(rollback {rollbacks} of {cfg.max_rollbacks})",
+            file=sys.stderr,
+        )
+
+
+def _healthy_state(run: Run) -> dict:
+    directory = run.logdir / "checkpoints"
+    for _, path in reversed(ckpt.list_checkpoints(directory)):
+        state = ckpt.load_checkpoint(path)
+        if state["step"] <= run.step and _finite(state["G"]) and _finite(state["D"]):
+            return state
+    if run.initial is None:
+        raise TrainingStopped(
+            f"training diverged at step {run.step} and no checkpoint has finite weights; "
+            "lower the learning rates or set optim.grad_clip"
+        )
+    return _copy(run.initial)
+
+
+def _finite(state_dict: dict) -> bool:
+    return all(torch.isfinite(t).all() for t in state_dict.values() if t.is_floating_point())
+
+
+def _lr_scale(state: dict) -> float:
+    return float(state.get("health", {}).get("lr_scale", 1.0))
+
+
+def _copy(state: dict) -> dict:
+    return {
+        k: (_copy(v) if isinstance(v, dict) else v.clone() if torch.is_tensor(v) else v)
+        for k, v in state.items()
+    }
 
 
 def d_phase(run: Run) -> tuple[torch.Tensor, ...]:
@@ -211,6 +351,8 @@ def d_phase(run: Run) -> tuple[torch.Tensor, ...]:
         run.stats.report("Loss/penalty", penalty)
         for name, value in run.loss.scores(real_logits, fake_logits).items():
             run.stats.report(f"D/{name}", value)
+        run.stats.report("Health/real_diversity", batch_diversity(real_in))
+        run.stats.report("Health/fake_diversity", batch_diversity(fake_in))
     run.stats.report("Grad/D_norm", clip(run.d_module, cfg.optim.grad_clip))
     run.opt_d.step()
     run.d_steps += 1
@@ -286,6 +428,7 @@ def clip(model: nn.Module, max_norm: float) -> torch.Tensor:
 
 
 def log_step(run: Run, bar: tqdm) -> dict[str, float]:
+    run.stats.report("Health/nonfinite", float(nonfinite_parameters(run.g_module, run.d_module)))
     if run.device.type == "cuda":
         run.stats.report("Perf/gpu_mem_gb", torch.cuda.max_memory_allocated(run.device) / 2**30)
     values = run.stats.collect()  # averaged across ranks
@@ -301,11 +444,32 @@ def log_step(run: Run, bar: tqdm) -> dict[str, float]:
     return values
 
 
-def save(run: Run) -> None:
+def save(run: Run, best: Evaluation | None = None) -> None:
+    """A training checkpoint (rank 0); with ``best``, checkpoints/best.pt and its evaluation."""
     if not run.dist.is_main:
         return
+    if nonfinite_parameters(run.g_module, run.d_module):
+        tqdm.write(
+            f"stgan: warning: step {run.step}: weights are not finite; checkpoint skipped",
+            file=sys.stderr,
+        )
+        return
+    state = training_state(run)
+    if best is not None:
+        state["evaluation"] = {"step": best.step, "score": best.score, "metrics": best.scalars}
+        ckpt.save_best(run.logdir / "checkpoints", state)
+        return
+    ckpt.save_checkpoint(
+        run.logdir / "checkpoints", run.step, state, run.config.train.keep_checkpoints
+    )
+    if run.logger:
+        run.logger.flush()
+
+
+def training_state(run: Run) -> dict:
+    """Everything a checkpoint holds: tensors and plain containers only."""
     config = resolved_dict(run.config)
-    state = {
+    return {
         "version": __version__,
         "step": run.step,
         "d_steps": run.d_steps,
@@ -321,15 +485,18 @@ def save(run: Run) -> None:
         "rng": ckpt.capture_rng(),
         "config": config,
         "config_hash": ckpt.config_hash(config),
+        "evaluator": run.evaluator.state_dict() if run.evaluator else {},
+        "health": {
+            "monitor": run.monitor.state_dict() if run.monitor else {},
+            "rollbacks": run.rollbacks,
+            "lr_scale": run.config.health.lr_factor**run.rollbacks,
+        },
+        "grid": run.grid or {},
+        "transforms": run.transforms.to_dict(),
     }
-    ckpt.save_checkpoint(
-        run.logdir / "checkpoints", run.step, state, run.config.train.keep_checkpoints
-    )
-    if run.logger:
-        run.logger.flush()
 
 
-def restore(run: Run, state: dict) -> None:
+def restore(run: Run, state: dict, monitor: bool = True) -> None:
     run.g_module.load_state_dict(state["G"])
     run.d_module.load_state_dict(state["D"])
     run.ema.model.load_state_dict(state["EMA"])
@@ -342,6 +509,12 @@ def restore(run: Run, state: dict) -> None:
         int(state["data"]["epoch"]),
         int(state["data"]["position"]),
     )
+    if run.evaluator and state.get("evaluator"):
+        run.evaluator.load_state_dict(state["evaluator"])
+    health = state.get("health", {})
+    run.rollbacks = int(health.get("rollbacks", 0))
+    if monitor and run.monitor and health.get("monitor"):
+        run.monitor.load_state_dict(health["monitor"])
     if run.dist.rank == 0:
         ckpt.restore_rng(state["rng"])
     else:  # only rank 0's RNG is saved; other ranks continue on their own stream
@@ -350,18 +523,18 @@ def restore(run: Run, state: dict) -> None:
 
 def _resume_state(config: PipelineConfig, logdir: Path, resume: bool) -> dict | None:
     directory = logdir / "checkpoints"
-    newest = ckpt.latest_checkpoint(directory) if directory.is_dir() else None
+    found = ckpt.load_latest(directory) if directory.is_dir() else None
     if not resume:
-        if newest is not None:
+        if found is not None:
             raise CheckpointError(
                 f"{logdir} already holds checkpoints; pass --resume to continue it or choose a new --logdir"
             )
         return None
-    if newest is None:
+    if found is None:
         raise CheckpointError(
             f"--resume: no valid checkpoint in {directory}; train without --resume first"
         )
-    state = ckpt.load_checkpoint(newest)
+    newest, state = found
     for key in ("G", "D", "EMA", "opt_G", "opt_D", "config", "rng", "data"):
         if key not in state:
             raise CheckpointError(
@@ -390,3 +563,31 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def hparam_values(run: Run) -> dict:
+    """The HParams row: the settings users tune most, plus what a sweep chose."""
+    cfg = run.config
+    values = {
+        "generator": cfg.model.generator.name,
+        "discriminator": cfg.model.discriminator.name,
+        "loss": cfg.loss.name,
+        "lr_g": cfg.optim.lr_g,
+        "lr_d": cfg.optim.lr_d,
+        "n_critic": cfg.optim.n_critic,
+        "batch_size": cfg.train.batch_size,
+        "r1_gamma": cfg.loss.r1_gamma,
+        "ema_decay": cfg.optim.ema_decay,
+        "spectral_norm_d": cfg.model.discriminator.spectral_norm,
+    }
+    return {**values, **(run.hparams or {})}
+
+
+def hparam_metrics(run: Run) -> list[str]:
+    """The metric tags the HParams dashboard shows beside each run's settings."""
+    names = ["Metrics/score"] if run.config.eval.every else []
+    for v in run.config.spec.variable_names if run.config.eval.every else ():
+        names += [f"Metrics/{v}/{m}" for m in (*run.config.eval.criterion, "recall", "coverage")]
+    if run.hparams and "sweep.trial" in run.hparams:
+        names.append("Sweep/value")  # the value `stgan sweep` ranks trials by
+    return names + ["Loss/G", "Loss/D"]

@@ -56,6 +56,21 @@ def test_c2st_is_near_zero_for_one_distribution_and_half_for_separable(rng):
     assert c2st(x, y) == c2st(x, y)  # seeded
 
 
+def test_c2st_with_more_features_than_points_equals_plain_sklearn(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    x, y = rng.normal(size=(30, 400)), rng.normal(loc=0.15, size=(30, 400))
+    points, labels = np.concatenate([x, y]), np.repeat([0, 1], 30)
+    # c2st permutes each side first (seeded), which a CV score over the same folds ignores
+    # only up to fold membership; so compare on the permutation c2st uses
+    perm = np.random.default_rng(0)
+    points = np.concatenate([perm.permutation(x), perm.permutation(y)])
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    plain = cross_val_score(LogisticRegression(max_iter=1000), points, labels, cv=folds)
+    assert c2st(x, y) == pytest.approx(abs(plain.mean() - 0.5), abs=1e-12)
+
+
 def test_batches_and_merge_equal_one_shot(rng):
     real, synthetic = space_time(rng, (12, 4, 3, 3)), space_time(rng, (10, 4, 3, 3), phi=0.1)
     whole = Sequences()

@@ -1,0 +1,54 @@
+"""An evaluation report as TensorBoard scalars (``Metrics/<var>/<metric>``) and figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from stgan.metrics.report import headline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch.utils.tensorboard import SummaryWriter
+
+FLOOR_PREFIX = "Floor"
+
+
+def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[str, float]:
+    """The report's headline numbers as flat TensorBoard tags.
+
+    ``<prefix>/<var>/<metric>`` for each metric of ``report.HEADLINE`` (``acf_error``,
+    ``lsd_db``, ``wasserstein1``, ``ks``, ...), ``<prefix>/cross_correlation/error`` (the
+    mean absolute difference of the correlation matrices) and, when the report has a
+    floor, ``Floor/<var>/<metric>``. Missing, ``None`` and non-finite values are left out.
+    """
+    tags = {
+        f"{group}/{variable}/{name}": value
+        for group, entries in ((prefix, report["variables"]), (FLOOR_PREFIX, report.get("floor")))
+        for variable, entry in (entries or {}).items()
+        for name, value in headline(entry).items()
+    }
+    tags[f"{prefix}/cross_correlation/error"] = report["cross_correlation"].get("mean_abs_diff")
+    return {
+        tag: float(value)
+        for tag, value in tags.items()
+        if isinstance(value, int | float) and math.isfinite(value)
+    }
+
+
+def log_report(
+    writer: SummaryWriter,
+    report: Mapping[str, Any],
+    step: int,
+    figures: Mapping[str, Figure] | None = None,
+) -> None:
+    """Write ``report_scalars(report)`` and each figure as ``Figures/<key>`` at ``step``.
+
+    The figures are closed once written (``SummaryWriter.add_figure``'s default).
+    """
+    for tag, value in report_scalars(report).items():
+        writer.add_scalar(tag, value, step)
+    for key, figure in (figures or {}).items():
+        writer.add_figure(f"Figures/{key}", figure, step)
+    writer.flush()

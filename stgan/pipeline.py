@@ -1,0 +1,304 @@
+"""``stgan run``: train → generate → evaluate → report, each stage skipped when done.
+
+A run directory holds, stage by stage:
+
+- train: ``checkpoints/`` (a killed run resumes from its newest checkpoint), events;
+- generate: ``synthetic.nc``, from ``checkpoints/best.pt`` (else the newest checkpoint);
+- evaluate: ``report.json`` (the test split against the synthetic sequences, with the
+  floor and the baselines), ``figures/*.png`` and the TensorBoard run ``test/``.
+
+A stage is done when its output exists and is newer than the stage before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from stgan.training.config import PipelineConfig
+
+BASELINE_ROWS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "coverage")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def synthetic(self) -> Path:
+        return self.root / "synthetic.nc"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "test"
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    logdir: Path,
+    device: str = "auto",
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every stage that is not done yet; returns the report."""
+    paths = Paths(Path(logdir))
+    if force:
+        clear(paths)
+    train_stage(config, paths, device, echo)
+    generate_stage(config, paths, device, echo)
+    report = evaluate_stage(config, paths, device, echo)
+    return report
+
+
+def clear(paths: Paths) -> None:
+    """Remove what earlier runs wrote (checkpoints, events, outputs) from the run directory."""
+    for path in (paths.checkpoints, paths.figures, paths.tensorboard):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in (paths.synthetic, paths.report, *paths.root.glob("events.out.tfevents.*")):
+        path.unlink(missing_ok=True)
+
+
+def train_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> None:
+    from stgan.training.checkpoint import load_latest
+    from stgan.training.loop import train
+
+    found = load_latest(paths.checkpoints) if paths.checkpoints.is_dir() else None
+    if found and int(found[1]["step"]) >= config.train.steps:
+        echo(f"train: done ({found[0]} is at step {found[1]['step']}); skipped")
+        return
+    if found:
+        echo(f"train: resuming from {found[0]} (step {found[1]['step']})")
+    else:
+        echo(f"train: {config.train.steps} steps into {paths.root}")
+    train(config, paths.root, device=device, resume=found is not None)
+
+
+def generate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> None:
+    from stgan.data.cf import write_netcdf
+    from stgan.sampling import generate, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(paths.root)
+    if _fresh(paths.synthetic, checkpoint):
+        echo(f"generate: done ({paths.synthetic}); skipped")
+        return
+    r = config.report
+    echo(f"generate: {r.samples} sequences from {checkpoint}")
+    ds = generate(paths.root, r.samples, seed=r.seed, device=device)
+    write_netcdf(ds, paths.synthetic, command=_command())
+
+
+def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> dict[str, Any]:
+    from stgan.metrics.report import to_json
+
+    if _fresh(paths.report, paths.synthetic):
+        import json
+
+        echo(f"evaluate: done ({paths.report}); skipped")
+        report = json.loads(paths.report.read_text())
+    else:
+        echo(f"evaluate: the {config.report.split} split against {paths.synthetic}")
+        report, figures = compare(config, paths, device)
+        from stgan.atomic import write_text_atomic
+        from stgan.figures import save_figures
+        from stgan.metrics.tensorboard import log_report
+
+        save_figures(figures, paths.figures)
+        write_text_atomic(paths.report, to_json(report))
+        _log(paths.tensorboard, report, figures, log_report)
+    print_report(report, paths, echo)
+    return report
+
+
+def compare(
+    config: PipelineConfig, paths: Paths, device: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report (GAN against the real split, floor, baselines) and its figures."""
+    from stgan.data import prepare
+    from stgan.data.transforms import Transforms
+    from stgan.figures import evaluation_figures, y_descends
+    from stgan.metrics.inputs import Y_DIMS, layout_arrays
+    from stgan.metrics.report import evaluate_arrays
+    from stgan.training.distributed import resolve_device
+
+    torch_device = resolve_device(device)
+    data = prepare(config.spec, Transforms.load(paths.root / "transforms.json"))
+    synthetic_ds = xr.open_dataset(paths.synthetic)
+    real_ds = _split(data, config.report.split, synthetic_ds)
+    real, synthetic = (
+        {k: np.asarray(v) for k, v in arrays.items()}
+        for arrays in layout_arrays(real_ds, synthetic_ds, config.spec.variable_names)
+    )
+    n, length = len(next(iter(real.values()))), next(iter(real.values())).shape[1]
+    train_ds = _split(data, "train", synthetic_ds)
+    floor = _per_variable(
+        lambda s: _train_windows(train_ds, s, n, length, config.report.seed), real
+    )
+    report = evaluate_arrays(real, synthetic, device=torch_device, floor_real=floor)
+    report["baselines"] = {}
+    for name in config.report.baselines:
+        fake = baseline(name, config, paths, train_ds, synthetic_ds, real, torch_device)
+        report["baselines"][name] = {
+            "variables": evaluate_arrays(real, fake, device=torch_device)["variables"]
+        }
+    units = {v: str(real_ds[v].attrs.get("units", "")) for v in real}
+    y_dim = next(d for d in real_ds.dims if d in Y_DIMS)
+    figures = evaluation_figures(
+        report,
+        {v: a[:8] for v, a in real.items()},
+        {v: a[:8] for v, a in synthetic.items()},
+        units,
+        north_up=y_descends(real_ds[y_dim].values),
+    )
+    return report, figures
+
+
+def baseline(
+    name: str,
+    config: PipelineConfig,
+    paths: Paths,
+    train_ds: xr.Dataset,
+    synthetic_ds: xr.Dataset,
+    real: dict[str, np.ndarray],
+    device: torch.device,
+) -> dict[str, np.ndarray]:
+    """``{variable: (N, T, y, x)}`` from a simple generator (stgan/baselines.py)."""
+    from stgan import baselines
+
+    n, length = config.report.samples, next(iter(real.values())).shape[1]
+    seed = config.report.seed
+    if name == "untrained":
+        return _untrained(config, paths, n, seed, device)
+    if name == "ar1":
+        time = _time_dim(train_ds)
+        return {
+            v: baselines.ar1_sample(baselines.ar1_fit(train_ds[v], time), n, length, seed)
+            for v in real
+        }
+    return _per_variable(lambda v: _train_windows(train_ds, v, n, length, seed), real)
+
+
+def _untrained(
+    config: PipelineConfig, paths: Paths, n: int, seed: int, device: torch.device
+) -> dict[str, np.ndarray]:
+    """The same generator at its initial weights, through the same sampling path."""
+    from stgan.models import build_generator
+    from stgan.sampling import load_trained, resolve_checkpoint, sample
+
+    trained = load_trained(resolve_checkpoint(paths.root), device)
+    g = trained.generator
+    torch.manual_seed(config.train.seed)
+    fresh = build_generator(config.model.generator, g.channels, g.height, g.width, g.frames)
+    untrained = dataclasses.replace(trained, generator=fresh.to(device).eval())
+    values = sample(untrained, n, g.frames, seed, None, 16, False)  # (N, T, C, H, W)
+    return {v: values[:, :, c] for c, v in enumerate(trained.grid["variables"])}
+
+
+def _split(data, split: str, like: xr.Dataset) -> xr.Dataset:
+    """The split's steps in physical units, on the synthetic data's grid."""
+    start, stop = data.layout.splits[split]
+    ds = data.source.to_dask().isel({data.source.dims.time: slice(start, stop)})
+    return _same_grid(ds, like)
+
+
+def _same_grid(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
+    """``ds`` cut to ``like``'s y/x coordinates (a patch-trained model's centre window)."""
+    from stgan.metrics.inputs import X_DIMS, Y_DIMS
+
+    for options in (Y_DIMS, X_DIMS):
+        dim = next(d for d in ds.dims if d in options)
+        if dim in like.coords and like.sizes[dim] != ds.sizes[dim]:
+            ds = ds.sel({dim: like[dim].values})
+    return ds
+
+
+def _train_windows(ds: xr.Dataset, variable: str, n: int, length: int, seed: int) -> np.ndarray:
+    from stgan.baselines import train_windows
+
+    return train_windows(ds[variable], _time_dim(ds), n, length, seed)
+
+
+def _per_variable(make: Callable[[str], np.ndarray], like: dict) -> dict[str, np.ndarray]:
+    return {v: make(v) for v in like}
+
+
+def _time_dim(ds: xr.Dataset) -> str:
+    from stgan.metrics.inputs import TIME_DIMS
+
+    return next(d for d in ds.dims if d in TIME_DIMS)
+
+
+def _fresh(output: Path, source: Path) -> bool:
+    return output.exists() and output.stat().st_mtime >= source.stat().st_mtime
+
+
+def _log(logdir: Path, report: dict, figures: dict, log_report) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(logdir))
+    try:
+        log_report(writer, report, step=0, figures=figures)
+    finally:
+        writer.close()
+
+
+def print_report(report: dict[str, Any], paths: Paths, echo) -> None:
+    from stgan.metrics.summary import format_report
+
+    echo(format_report(report))
+    echo("")
+    echo(comparison_table(report))
+    echo("")
+    echo(f"report:      {paths.report}")
+    echo(f"synthetic:   {paths.synthetic}")
+    echo(f"figures:     {paths.figures}/")
+    echo(f"TensorBoard: tensorboard --logdir {paths.root}  (then open http://localhost:6006)")
+
+
+def comparison_table(report: dict[str, Any]) -> str:
+    """Per variable: the GAN, the floor (real vs real) and each baseline, lower is better
+    (coverage: higher is better)."""
+    from stgan.metrics.report import headline
+
+    lines = []
+    for variable in report["variables"]:
+        rows = [("GAN", report["variables"])]
+        if "floor" in report:
+            rows.append(("floor (real vs real)", report["floor"]))
+        rows += [(name, entry["variables"]) for name, entry in report.get("baselines", {}).items()]
+        table = [[variable, *BASELINE_ROWS]]
+        for label, variables in rows:
+            values = headline(variables[variable])
+            table.append([label] + [_fmt(values.get(m)) for m in BASELINE_ROWS])
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in table]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.3g}"
+
+
+def _command() -> str:
+    return "stgan " + " ".join(shlex.quote(a) for a in sys.argv[1:])

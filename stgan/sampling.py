@@ -1,0 +1,456 @@
+"""Sample synthetic sequences from a trained checkpoint, in physical units.
+
+:func:`generate` (also ``stgan.generate``) reads top to bottom: load the checkpoint (a file or a run directory)
+→ check its stgan version and config → rebuild the EMA generator → draw each sample's
+latents from its own seed ``(seed, index)`` → run the generator in batches → invert the
+transforms → restore the static mask as NaN → an ``xr.Dataset`` on the training grid.
+:func:`stgan.data.cf.write_netcdf` writes it as CF NetCDF.
+
+A checkpoint is self-contained when it holds ``"grid"`` (:func:`stgan.data.cf.describe_grid`)
+and ``"transforms"`` (:meth:`Transforms.to_dict`). Older ones fall back to the run's
+``transforms.json`` and to re-opening the training data named in their config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+import yaml
+from tqdm import tqdm
+
+from stgan import __version__
+from stgan.data import cf
+from stgan.data.io import open_file, open_source
+from stgan.data.transforms import Transforms
+from stgan.errors import CheckpointError, DataError, SpecError, StganError
+from stgan.models import Generator, build_generator
+from stgan.training import checkpoint as ckpt
+from stgan.training.config import PipelineConfig, pipeline_from_dict
+from stgan.training.distributed import resolve_device
+
+
+@dataclass
+class Trained:
+    """What a checkpoint holds for sampling: config, grid, transforms and the EMA generator."""
+
+    path: Path
+    config: PipelineConfig
+    config_dict: dict
+    grid: dict
+    transforms: Transforms
+    generator: Generator  # EMA weights, eval mode
+
+    @property
+    def frames(self) -> int:
+        """Frames the generator was trained to produce (without the context)."""
+        return self.generator.frames
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.model.generator.conditional
+
+    @property
+    def context_frames(self) -> int:
+        return self.config.model.generator.context_frames
+
+
+def generate(
+    checkpoint: str | Path,
+    num: int,
+    length: int | None = None,
+    seed: int = 0,
+    context: str | Path | xr.Dataset | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Sample ``num`` sequences with the EMA generator of a checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint file, or a run directory (its ``checkpoints/best.pt`` if present,
+        else the newest valid ``ckpt_*.pt``).
+    num : int
+        Number of sequences (>= 1).
+    length : int, optional
+        Time steps per sequence; defaults to the trained length. Recurrent generators
+        (convgru, convlstm) can make longer ones; conv3d cannot.
+    seed : int
+        Sample ``i`` draws its latents from seed ``(seed, i)``: the same seed gives the
+        same output, whatever ``batch_size`` and device (up to float rounding).
+    context : str, Path or xr.Dataset, optional
+        Conditional (nowcasting) generators only: the variables on the training grid;
+        the last ``context_frames`` steps are the past. The output times continue after
+        the context's last time.
+    device : str
+        ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    batch_size : int
+        Samples per generator call.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    xr.Dataset
+        Variables ``(sample, time, y, x)`` in physical units, NaN where the training
+        data are always missing, with the training grid's coordinates and attributes.
+        Unconditional samples start at the training data's first time (by convention;
+        the ``comment`` attribute says so).
+    """
+    check_count("num", num)
+    check_count("batch_size", batch_size)
+    if seed < 0:
+        raise SpecError(f"--seed {seed}: must be >= 0")
+    torch_device = resolve_device(device)
+    trained = load_trained(checkpoint, torch_device)
+    frames = trained.frames if length is None else check_length(trained, length)
+    past, last_time = read_context(trained, context)
+    # Unconditional: from the data's first time, by convention; nowcasts: after the context.
+    first = trained.grid["time"]["first"] if last_time is None else None
+    start = first or cf.next_time(trained.grid, last_time)
+    times = cf.time_coordinate(trained.grid, start, frames)
+    values = sample(trained, num, frames, seed, past, batch_size, progress)  # (N, T, C, H, W)
+    return build_dataset(trained, values, times, seed, last_time)
+
+
+def check_count(name: str, value: int) -> int:
+    """Raise ``SpecError`` unless ``value`` >= 1 (``--num``, ``--length``, ``--batch-size``)."""
+    if value < 1:
+        flag = name.replace("_", "-")
+        raise SpecError(f"--{flag} {value}: must be >= 1")
+    return value
+
+
+def check_length(trained: Trained, length: int) -> int:
+    """``length`` if the generator can make it; conv3d makes exactly its trained length."""
+    check_count("length", length)
+    name = trained.config.model.generator.name
+    if length != trained.frames and name == "conv3d":
+        raise SpecError(
+            f"--length {length}: the conv3d generator of {trained.path.name} makes exactly "
+            f"{trained.frames} steps; omit --length, or train a recurrent generator "
+            "(convgru, convlstm)"
+        )
+    return length
+
+
+# ---------------------------------------------------------------------------
+# Loading a checkpoint
+# ---------------------------------------------------------------------------
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the one to use in a run (or checkpoints) directory."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    directory = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if (directory / "best.pt").is_file():
+        return directory / "best.pt"
+    newest = ckpt.latest_checkpoint(directory)
+    if newest is None:
+        raise CheckpointError(
+            f"{path}: no checkpoint found (looked for best.pt and ckpt_*.pt in {directory}); "
+            "train first or give a checkpoint file"
+        )
+    return newest
+
+
+def load_trained(checkpoint: str | Path, device: torch.device) -> Trained:
+    """Load and check a checkpoint; rebuild its EMA generator on ``device`` in eval mode.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is unreadable, from an incompatible stgan version or config,
+        or lacks grid metadata that cannot be recovered from the run and its data.
+    """
+    path = resolve_checkpoint(checkpoint)
+    state = ckpt.load_checkpoint(path)
+    for key in ("version", "config", "EMA"):
+        if key not in state:
+            raise CheckpointError(
+                f"{path}: not an stgan training checkpoint (no '{key}'); "
+                "pick a ckpt_*.pt written by stgan train"
+            )
+    version = str(state["version"])
+    check_version(version, path)
+    config = _config(state["config"], path, version)
+    grid = _grid(state.get("grid"), config, path)
+    transforms = _transforms(state.get("transforms"), path)
+    _check_variables(config, grid, transforms, path)
+    generator = _generator(config, grid, state["EMA"], path).to(device)
+    return Trained(path, config, state["config"], grid, transforms, generator)
+
+
+def check_version(saved: str, path: Path) -> None:
+    """Same major version (and, before 1.0, same minor) as this stgan, or ``CheckpointError``."""
+    if _release(saved) != _release(__version__):
+        raise CheckpointError(
+            f"{path}: written by stgan {saved}, which is incompatible with this stgan "
+            f"{__version__}; generate with stgan {saved}"
+        )
+
+
+def _release(version: str) -> tuple[str, ...]:
+    parts = version.split(".")
+    return tuple(parts[:2]) if parts[0] == "0" else tuple(parts[:1])
+
+
+def _config(raw: dict, path: Path, version: str) -> PipelineConfig:
+    try:
+        return pipeline_from_dict(raw)
+    except SpecError as exc:
+        raise CheckpointError(
+            f"{path}: its config does not validate in stgan {__version__} ({exc}); "
+            f"generate with stgan {version}, which trained it"
+        ) from None
+
+
+def _grid(stored: dict | None, config: PipelineConfig, path: Path) -> dict:
+    """The stored grid description; older checkpoints: re-open the training data."""
+    if stored is not None:
+        if stored.get("format") != cf.GRID_FORMAT:
+            raise CheckpointError(
+                f"{path}: grid metadata format {stored.get('format')!r} is not "
+                f"{cf.GRID_FORMAT}; generate with the stgan version that wrote it"
+            )
+        return stored
+    try:
+        return cf.describe_grid(open_source(config.spec), config.spec.patch)
+    except StganError as exc:
+        raise CheckpointError(
+            f"{path}: the checkpoint lacks grid metadata and its training data cannot be "
+            f"opened ({exc}); make the data files named in its config available again, "
+            "or use a checkpoint written by a newer stgan (which stores the grid)"
+        ) from None
+
+
+def _transforms(stored: dict | None, path: Path) -> Transforms:
+    """From the checkpoint, else from the run's transforms.json (older checkpoints)."""
+    if stored is not None:
+        try:
+            return Transforms.from_dict(stored)
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: malformed 'transforms' entry ({exc})") from None
+    for candidate in (path.parent.parent / "transforms.json", path.parent / "transforms.json"):
+        if candidate.is_file():
+            return Transforms.load(candidate)
+    raise CheckpointError(
+        f"{path}: the checkpoint lacks its transforms and no transforms.json is in its run "
+        f"directory ({path.parent.parent}); copy the run's transforms.json there"
+    )
+
+
+def _check_variables(
+    config: PipelineConfig, grid: dict, transforms: Transforms, path: Path
+) -> None:
+    expected = config.spec.variable_names
+    for what, names in (
+        ("grid", list(grid["variables"])),
+        ("transforms", list(transforms.variables)),
+    ):
+        if names != expected:
+            raise CheckpointError(
+                f"{path}: its {what} describes variables {names} but its config has {expected}; "
+                "the checkpoint is inconsistent, use another one"
+            )
+
+
+def _generator(config: PipelineConfig, grid: dict, weights: dict, path: Path) -> Generator:
+    gcfg = config.model.generator
+    height, width = cf.grid_shape(grid)
+    length = config.spec.window.length
+    frames = length - gcfg.context_frames if gcfg.conditional else length
+    generator = build_generator(gcfg, len(grid["variables"]), height, width, frames)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"{path}: its EMA weights do not fit the generator its config describes "
+            f"({first}); the checkpoint is from an incompatible stgan or config"
+        ) from None
+    return generator.eval().requires_grad_(False)
+
+
+# ---------------------------------------------------------------------------
+# Context, sampling, dataset
+# ---------------------------------------------------------------------------
+
+
+def read_context(
+    trained: Trained, context: str | Path | xr.Dataset | None
+) -> tuple[torch.Tensor | None, object | None]:
+    """The normalized past ``(1, T_in, C, H, W)`` and its last time.
+
+    ``(None, None)`` for an unconditional generator (which must get no context).
+    """
+    if trained.conditional != (context is not None):
+        if trained.conditional:
+            raise SpecError(
+                f"{trained.path.name} holds a conditional (nowcasting) generator; pass --context "
+                f"FILE.nc with at least {trained.context_frames} past steps on the training grid"
+            )
+        raise SpecError(
+            f"--context: {trained.path.name} holds an unconditional generator, which takes "
+            "no context; drop --context"
+        )
+    if context is None:
+        return None, None
+    where = f"--context {context}" if not isinstance(context, xr.Dataset) else "context"
+    ds = _open_context(context, where)
+    try:
+        past = _past_steps(ds, trained, where).load()  # (T_in, C, H, W), physical units
+    finally:
+        if ds is not context:
+            ds.close()
+    z, _ = trained.transforms.forward(past.values, channel_axis=1)  # missing cells filled
+    time = past.indexes[trained.grid["dims"]["time"]]
+    return torch.from_numpy(z).unsqueeze(0), time[-1]
+
+
+def _open_context(context: str | Path | xr.Dataset, where: str) -> xr.Dataset:
+    if isinstance(context, xr.Dataset):
+        return context
+    if not Path(context).is_file():
+        raise DataError(f"{where}: file not found; check the path")
+    return open_file(Path(context))
+
+
+def _past_steps(ds: xr.Dataset, trained: Trained, where: str) -> xr.DataArray:
+    """The last ``context_frames`` steps as ``(time, variable, y, x)`` on the training grid."""
+    grid, n = trained.grid, trained.context_frames
+    names = grid["dims"]
+    missing = [v for v in grid["variables"] if v not in ds.data_vars]
+    if missing or names["time"] not in ds.dims:
+        raise DataError(
+            f"{where}: needs variables {list(grid['variables'])} along dim '{names['time']}'; "
+            f"it has variables {list(map(str, ds.data_vars))} and dims {list(map(str, ds.dims))}"
+        )
+    ds = cf.select_grid(ds[list(grid["variables"])], grid, where)
+    if ds.sizes[names["time"]] < n:
+        raise DataError(
+            f"{where}: has {ds.sizes[names['time']]} time steps; the generator needs the last {n}"
+        )
+    ds = ds.isel({names["time"]: slice(-n, None)})
+    _check_context_time(ds.indexes[names["time"]], grid, where)
+    stacked = ds.to_dataarray("variable").transpose(
+        names["time"], "variable", names["y"], names["x"]
+    )
+    return stacked.astype(np.float32)
+
+
+def _check_context_time(time, grid: dict, where: str) -> None:
+    calendar = getattr(time, "calendar", "standard")
+    if not cf.same_calendar(calendar, grid["time"]["calendar"]):
+        raise DataError(
+            f"{where}: its times use the {calendar} calendar, the training data "
+            f"the {grid['time']['calendar']} calendar; convert the context first"
+        )
+    step = grid["time"]["step_seconds"]
+    deltas = [(b - a).total_seconds() for a, b in zip(time[:-1], time[1:])]
+    if any(d != step for d in deltas):
+        raise DataError(
+            f"{where}: its last {len(time)} steps are not {step} s apart as in the training "
+            f"data (found {sorted(set(deltas))} s); give a gap-free context"
+        )
+
+
+def sample(
+    trained: Trained,
+    num: int,
+    frames: int,
+    seed: int,
+    context: torch.Tensor | None,
+    batch_size: int,
+    progress: bool,
+) -> np.ndarray:
+    """``num`` sequences in physical units, float32 ``(N, T, C, H, W)``, static mask NaN."""
+    g = trained.generator
+    device = next(g.parameters()).device
+    height, width = cf.grid_shape(trained.grid)
+    out = np.empty((num, frames, len(trained.grid["variables"]), height, width), np.float32)
+    starts = range(0, num, batch_size)
+    with torch.no_grad():
+        for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
+            stop = min(start + batch_size, num)
+            z, noise = draw_latents(g, frames, [sample_seed(seed, i) for i in range(start, stop)])
+            past = None if context is None else context.expand(stop - start, -1, -1, -1, -1)
+            x = g(z.to(device), noise.to(device), None if past is None else past.to(device))
+            out[start:stop] = trained.transforms.inverse(x.float().cpu(), channel_axis=2).numpy()
+    out[:, :, cf.static_mask(trained.grid)] = np.nan
+    return out
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index``: independent streams from one user seed."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0])
+
+
+def draw_latents(g: Generator, frames: int, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """z ``(B, latent_dim)`` and noise ``(B, steps, noise_channels, h, w)``, one seed per sample.
+
+    Drawn on the CPU, so a seed gives the same latents on every device.
+    """
+    steps = g.noise_steps(frames)
+    zs, noises = [], []
+    for seed in seeds:
+        rng = torch.Generator().manual_seed(seed)
+        zs.append(torch.randn(g.cfg.latent_dim, generator=rng))
+        noises.append(torch.randn(steps, g.cfg.noise_channels, *g.low_hw, generator=rng))
+    return torch.stack(zs), torch.stack(noises)
+
+
+def build_dataset(
+    trained: Trained, values: np.ndarray, times: xr.DataArray, seed: int, last_time
+) -> xr.Dataset:
+    """The samples as a CF-ready dataset on the training grid."""
+    grid = trained.grid
+    names = grid["dims"]
+    dims = ("sample", names["time"], names["y"], names["x"])
+    data_vars = {
+        name: (dims, values[:, :, c], cf.cf_attrs(name, grid["variables"][name]))
+        for c, name in enumerate(grid["variables"])
+    }
+    sample_coord = xr.Variable(
+        "sample",
+        np.arange(values.shape[0], dtype=np.int32),
+        {"standard_name": "realization", "long_name": "sample number", "units": "1"},
+    )
+    coords = {"sample": sample_coord, names["time"]: times, **cf.grid_coords(grid)}
+    return xr.Dataset(data_vars, coords, attrs=_global_attrs(trained, seed, last_time))
+
+
+def _global_attrs(trained: Trained, seed: int, last_time) -> dict:
+    kept = dict(trained.grid["global_attrs"])
+    name = trained.config.spec.name
+    gcfg = trained.config.model.generator
+    if last_time is None:
+        comment = (
+            f"Unconditional samples: by convention the time coordinate starts at the first "
+            f"time of the training data ({trained.grid['time']['first']}); the samples are "
+            "not forecasts for those dates."
+        )
+    else:
+        comment = (
+            f"Nowcasts: every sample continues the same {trained.context_frames} context "
+            f"steps ending {last_time.isoformat()}; the time coordinate follows on from it."
+        )
+    trained_on = kept.get("source") or f"the {name} data set"
+    return {
+        **kept,
+        "title": f"stgan synthetic sequences of {name}"
+        + (f" (trained on: {kept['title']})" if "title" in kept else ""),
+        "source": f"stgan {__version__}, {gcfg.name} generator (EMA weights) of "
+        f"{trained.path.name}; trained on: {trained_on}",
+        "comment": comment,
+        "stgan_checkpoint": str(trained.path.resolve()),
+        "stgan_seed": seed,
+        "stgan_config": yaml.safe_dump(trained.config_dict, sort_keys=False),
+    }

@@ -1,0 +1,76 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
+
+from stgan.metrics.report import evaluate_arrays
+from stgan.metrics.tensorboard import log_report, report_scalars
+
+from .conftest import space_time
+
+METRICS = (
+    "acf_error", "lsd_db", "wasserstein1", "ks", "energy", "mmd2", "c2st",
+    "precision", "recall", "density", "coverage",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    rng = np.random.default_rng(7)
+    real = {name: space_time(rng, (12, 6, 5, 4)) for name in ("u", "v")}
+    synthetic = {name: space_time(rng, (10, 6, 5, 4), phi=0.3) for name in real}
+    floor = {name: space_time(rng, (9, 6, 5, 4)) for name in real}
+    return evaluate_arrays(real, synthetic, floor_real=floor)
+
+
+def test_scalars_name_every_metric_of_every_variable_and_the_floor(report):
+    scalars = report_scalars(report)
+    expected = {
+        f"{group}/{name}/{metric}"
+        for group in ("Metrics", "Floor")
+        for name in ("u", "v")
+        for metric in METRICS
+    }
+    assert set(scalars) == expected | {"Metrics/cross_correlation/error"}
+    u, floor_v = report["variables"]["u"], report["floor"]["v"]
+    assert scalars["Metrics/u/acf_error"] == u["acf"]["error"]
+    assert scalars["Metrics/u/lsd_db"] == u["psd"]["lsd_db"]
+    assert scalars["Metrics/u/ks"] == u["ks"] and scalars["Metrics/u/coverage"] == u["coverage"]
+    assert scalars["Floor/v/c2st"] == floor_v["c2st"]
+    error = report["cross_correlation"]["mean_abs_diff"]
+    assert scalars["Metrics/cross_correlation/error"] == error
+    assert report_scalars(report, prefix="Eval")["Eval/v/mmd2"] == report["variables"]["v"]["mmd2"]
+
+
+def test_non_finite_and_missing_values_are_left_out(report):
+    changed = copy.deepcopy(report)
+    changed["variables"]["u"]["ks"] = math.nan
+    changed["variables"]["u"]["psd"]["lsd_db"] = math.inf
+    changed["cross_correlation"]["mean_abs_diff"] = None  # a single variable
+    del changed["floor"]
+    scalars = report_scalars(changed)
+    assert "Metrics/u/ks" not in scalars and "Metrics/u/lsd_db" not in scalars
+    assert "Metrics/cross_correlation/error" not in scalars
+    assert not any(tag.startswith("Floor/") for tag in scalars)
+    assert scalars["Metrics/v/ks"] == report["variables"]["v"]["ks"]
+
+
+def test_log_report_writes_scalars_and_figures(report, tmp_path):
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot().plot(report["variables"]["u"]["acf"]["real"])
+    writer = SummaryWriter(log_dir=str(tmp_path))
+    log_report(writer, report, step=3, figures={"u/acf": figure})
+    writer.close()
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    scalars = report_scalars(report)
+    assert set(events.Tags()["scalars"]) == set(scalars)
+    for tag, value in scalars.items():
+        (logged,) = events.Scalars(tag)
+        assert logged.step == 3 and logged.value == pytest.approx(value, rel=1e-6, abs=1e-12)
+    assert events.Tags()["images"] == ["Figures/u/acf"]

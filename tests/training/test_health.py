@@ -1,0 +1,357 @@
+"""Tests for stgan.training.health: each detector on synthetic series of logged numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pytest
+import torch
+
+from stgan.config import build
+from stgan.errors import SpecError
+from stgan.training.health import (
+    DETECTORS,
+    Event,
+    HealthConfig,
+    Monitor,
+    batch_diversity,
+    nonfinite_parameters,
+    rank_correlation,
+)
+
+LOG_EVERY = 10
+# A small config so the series stay short; the defaults are checked by the healthy test.
+SMALL = HealthConfig(warmup=5, window=10, median_window=20, one_way_window=30, rearm_after=3)
+
+Values = dict[str, float]
+
+
+def healthy(i: int, rng: np.random.Generator) -> Values:
+    """Observation ``i`` of a healthy run: oscillating losses with noise, D fooled often."""
+    return {
+        "Loss/D": 1.0 + 0.2 * math.sin(2 * math.pi * i / 37) + 0.05 * rng.standard_normal(),
+        "Loss/G": 0.3 + 0.3 * math.sin(2 * math.pi * i / 29 + 1) + 0.05 * rng.standard_normal(),
+        "Loss/penalty": 0.0,
+        "D/real_score": 0.4 + 0.2 * rng.standard_normal(),
+        "D/fake_score": -0.3 + 0.2 * rng.standard_normal(),
+        "D/real_acc": float(
+            np.clip(0.7 + 0.1 * math.sin(i / 5) + 0.05 * rng.standard_normal(), 0, 1)
+        ),
+        "D/fake_acc": float(
+            np.clip(0.65 + 0.1 * math.sin(i / 7) + 0.05 * rng.standard_normal(), 0, 1)
+        ),
+        "Grad/G_norm": 2.0 * math.exp(0.3 * rng.standard_normal()),
+        "Grad/D_norm": 5.0 * math.exp(0.3 * rng.standard_normal()),
+        "Health/real_diversity": 1.3 + 0.05 * rng.standard_normal(),
+        "Health/fake_diversity": 1.1 + 0.1 * rng.standard_normal(),
+        "Health/nonfinite": 0.0,
+    }
+
+
+def run(
+    monitor: Monitor,
+    n: int,
+    change: Callable[[int, Values], Values] = lambda i, v: v,
+    start: int = 0,
+    seed: int = 0,
+) -> list[Event]:
+    """Feed observations ``start .. start+n-1`` (healthy, then ``change``d); all events."""
+    rng = np.random.default_rng(seed + start)
+    events = []
+    for i in range(start, start + n):
+        events += monitor.observe((i + 1) * LOG_EVERY, change(i, healthy(i, rng)))
+    return events
+
+
+def detectors(events: Iterable[Event]) -> list[str]:
+    return [e.detector for e in events]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_healthy_run_raises_no_event_with_default_thresholds(seed):
+    monitor = Monitor(HealthConfig())
+    assert run(monitor, 500, seed=seed) == []
+    flags = {k: v for k, v in monitor.scalars().items() if k.count("/") == 1}
+    assert flags == {f"Health/{d}": 0.0 for d in DETECTORS}
+
+
+def test_nan_is_divergence_at_once_even_in_warmup():
+    monitor = Monitor(HealthConfig())
+    events = run(monitor, 3, lambda i, v: {**v, "Loss/D": math.nan} if i == 2 else v)
+    assert detectors(events) == ["divergence"]
+    event = events[0]
+    assert event.step == 3 * LOG_EVERY and event.action == "rollback" and event.value == 1.0
+    assert "Loss/D" in event.message and "optim.grad_clip=1.0" in event.message
+    assert "\n" not in event.message
+
+
+def test_nonfinite_parameters_and_inf_gradients_are_divergence():
+    monitor = Monitor(HealthConfig(divergence="stop"))
+    bad = {"Health/nonfinite": 1.0, "Grad/D_norm": math.inf}
+    events = run(monitor, 1, lambda i, v: {**v, **bad})
+    assert [(e.detector, e.action, e.value) for e in events] == [("divergence", "stop", 2.0)]
+    assert "Grad/D_norm" in events[0].message and "parameters" in events[0].message
+
+
+def test_event_fires_once_then_rearms_after_the_condition_clears():
+    config = SMALL
+    monitor = Monitor(config)
+    nan = lambda i, v: {**v, "Loss/G": math.nan}  # noqa: E731
+    events = run(monitor, 8, nan)
+    assert detectors(events) == ["divergence"]
+    assert monitor.scalars()["Health/divergence"] == 1.0
+    assert run(monitor, config.rearm_after - 1, start=8) == []
+    assert run(monitor, 1, nan, start=8 + config.rearm_after - 1) == []  # not yet re-armed
+    assert run(monitor, config.rearm_after, start=8 + config.rearm_after) == []
+    assert monitor.scalars()["Health/divergence"] == 0.0
+    again = run(monitor, 3, nan, start=8 + 2 * config.rearm_after)
+    assert detectors(again) == ["divergence"]
+    assert again[0].step == (8 + 2 * config.rearm_after + 1) * LOG_EVERY
+
+
+def overpowered(i: int, v: Values) -> Values:
+    return {**v, "D/real_acc": 0.995, "D/fake_acc": 0.99, "Loss/D": 0.3, "Grad/G_norm": 1.5}
+
+
+def test_overpowering_needs_a_full_window_of_accuracy_above_the_threshold():
+    config = SMALL
+    monitor = Monitor(config)
+    prefix = config.warmup + 7
+    assert run(monitor, prefix) == []
+    events = run(monitor, 2 * config.window, overpowered, start=prefix)
+    assert detectors(events) == ["overpowering"]
+    event = events[0]
+    # the window holds only overpowered observations at the window-th one
+    assert event.step == (prefix + config.window) * LOG_EVERY
+    assert event.value == pytest.approx(0.99) and event.action == "warn"
+    assert "D accuracy 0.995 real, 0.99 fake" in event.message
+    for remedy in ("optim.lr_d", "optim.n_critic=1", "loss.name=bce loss.label_smoothing=0.1"):
+        assert remedy in event.message
+    assert "model.discriminator.spectral_norm=true" in event.message
+
+
+def test_overpowering_below_the_threshold_is_silent():
+    config = SMALL
+    monitor = Monitor(config)
+    just_below = lambda i, v: {
+        **v,
+        "D/real_acc": 0.99,
+        "D/fake_acc": config.accuracy_threshold - 0.01,
+    }  # noqa: E731
+    assert run(monitor, 5 * config.window, just_below) == []
+
+
+def test_overpowering_waits_for_the_warmup():
+    config = dataclasses.replace(SMALL, warmup=3 * SMALL.window)
+    monitor = Monitor(config)
+    events = run(monitor, 4 * config.window, overpowered)
+    assert detectors(events) == ["overpowering"]
+    assert events[0].step == (config.warmup + 1) * LOG_EVERY
+
+
+@pytest.mark.parametrize(("loss_name", "fires"), [("hinge", True), ("bce", True), ("wgan", False)])
+def test_d_loss_near_zero_is_overpowering_except_for_wgan(loss_name, fires):
+    config = SMALL
+    monitor = Monitor(config, loss_name=loss_name)
+    no_acc = lambda i, v: {k: x for k, x in v.items() if "acc" not in k}  # noqa: E731
+    zero = lambda i, v: {**no_acc(i, v), "Loss/D": config.d_loss_floor / 5}  # noqa: E731
+    assert run(monitor, 20, no_acc) == []
+    events = run(monitor, 2 * config.window, zero, start=20)
+    assert detectors(events) == (["overpowering"] if fires else [])
+    if fires:
+        smoothing = "loss.label_smoothing=0.1"
+        assert (f"loss.name=bce {smoothing}" in events[0].message) == (loss_name != "bce")
+
+
+@pytest.mark.parametrize(
+    ("key", "factor", "detector"),
+    [("Grad/G_norm", 1e-3, "vanishing_gradients"), ("Grad/D_norm", 100.0, "exploding_gradients")],
+)
+def test_gradient_norm_far_from_its_running_median(key, factor, detector):
+    config = SMALL
+    monitor = Monitor(config)
+    prefix = config.warmup + config.median_window
+    assert run(monitor, prefix) == []
+    events = run(monitor, 10, lambda i, v: {**v, key: v[key] * factor}, start=prefix)
+    assert detectors(events) == [detector]
+    assert events[0].step == (prefix + config.patience) * LOG_EVERY  # after `patience` in a row
+    net = key[5]
+    assert f"{net} gradients" in events[0].message and key in events[0].message
+    assert (events[0].value < 1 / config.gradient_factor) == (factor < 1)
+
+
+def test_a_single_gradient_spike_is_not_an_event():
+    config = SMALL
+    monitor = Monitor(config)
+    spike = lambda i, v: {**v, "Grad/D_norm": 1e3} if i == 40 else v  # noqa: E731
+    assert run(monitor, 80, spike) == []
+
+
+def test_collapse_when_fake_diversity_falls_well_below_real():
+    config = SMALL
+    monitor = Monitor(config)
+    assert run(monitor, 20) == []
+    collapsed = lambda i, v: {**v, "Health/fake_diversity": 0.05}  # noqa: E731
+    events = run(monitor, 2 * config.window, collapsed, start=20)
+    assert detectors(events) == ["collapse"]
+    assert events[0].value < config.diversity_ratio
+    assert "mode collapse" in events[0].message
+    assert "model.discriminator.minibatch_std=true" in events[0].message
+
+
+def evaluation(recall: float, precision: float, coverage: float = 0.7) -> dict[str, float]:
+    return {
+        "Metrics/tas/recall": recall,
+        "Metrics/tas/coverage": coverage,
+        "Metrics/tas/precision": precision,
+        "Metrics/tas/acf_error": 0.1,
+    }
+
+
+def test_collapse_at_evaluation_when_recall_falls_and_precision_holds():
+    config = SMALL
+    monitor = Monitor(config)
+    assert monitor.observe_evaluation(100, evaluation(0.8, 0.9), score=1.0) == []
+    assert monitor.observe_evaluation(200, evaluation(0.7, 0.9), score=0.9) == []
+    fallen = 0.8 - config.recall_drop - 0.1
+    events = monitor.observe_evaluation(300, evaluation(fallen, 0.92), score=0.8)
+    assert detectors(events) == ["collapse"]
+    assert events[0].value == pytest.approx(0.8 - fallen)
+    assert "Metrics/tas/recall fell 0.8" in events[0].message
+    assert monitor.scalars()["Health/collapse"] == 1.0
+
+
+def test_recall_falling_with_precision_is_not_collapse():
+    monitor = Monitor(SMALL)
+    monitor.observe_evaluation(100, evaluation(0.8, 0.9), score=1.0)
+    assert monitor.observe_evaluation(200, evaluation(0.4, 0.5), score=1.1) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "slope", "winner", "remedy"),
+    [
+        ("Loss/D", -0.01, "D is winning", "optim.lr_d"),
+        ("Loss/G", -0.01, "G is winning", "optim.n_critic=2"),
+        ("Loss/G", 0.01, "D is winning", "loss.instance_noise=0.1"),
+    ],
+)
+def test_one_way_losses(key, slope, winner, remedy):
+    config = SMALL
+    monitor = Monitor(config)
+    drift = lambda i, v: {**v, key: 1.0 + slope * i + 0.02 * math.sin(i)}  # noqa: E731
+    events = run(monitor, 3 * config.one_way_window, drift)
+    assert detectors(events) == ["one_way"]
+    event = events[0]
+    assert event.step == config.one_way_window * LOG_EVERY
+    assert math.copysign(1, event.value) == math.copysign(1, slope)
+    assert abs(event.value) >= config.one_way_correlation
+    assert winner in event.message and remedy in event.message and key in event.message
+
+
+def test_stagnation_after_m_evaluations_without_a_better_score():
+    config = dataclasses.replace(SMALL, stagnation_evals=4, stagnation="stop")
+    monitor = Monitor(config)
+    scores = [1.0, 0.8, 0.7, *[0.75] * (config.stagnation_evals + 2)]
+    fired = [
+        (step, monitor.observe_evaluation(step, {}, score))
+        for step, score in zip(itertools.count(100, 100), scores)
+    ]
+    events = [(step, e) for step, found in fired for e in found]
+    assert [(step, e.detector, e.action) for step, e in events] == [
+        (100 * (3 + config.stagnation_evals), "stagnation", "stop")
+    ]
+    assert "best 0.7 at step 300" in events[0][1].message
+    assert monitor.observe_evaluation(1000, {}, 0.5) == []  # a better score clears it
+    assert monitor.scalars()["Health/stagnation/value"] == 0.0
+
+
+def test_state_dict_round_trip_through_a_checkpoint(tmp_path):
+    config = SMALL
+    first, second = Monitor(config), Monitor(config)
+    bad = lambda i, v: {**v, "Loss/D": 1.0 - 0.01 * i, "Health/fake_diversity": 0.1}  # noqa: E731
+    run(first, 25, bad)
+    first.observe_evaluation(250, evaluation(0.8, 0.9), 1.0)
+    torch.save({"health": first.state_dict()}, tmp_path / "h.pt")
+    second.load_state_dict(torch.load(tmp_path / "h.pt", weights_only=True)["health"])
+    assert repr(second.state_dict()) == repr(first.state_dict())  # NaN != NaN, so by repr
+    later = [run(m, 40, bad, start=25) for m in (first, second)]
+    assert later[0] and later[0] == later[1]
+    assert first.scalars() == second.scalars()
+
+
+def test_reset_after_rollback_does_not_fire_the_same_evidence_again():
+    config = SMALL
+    monitor = Monitor(config)
+    assert detectors(run(monitor, 40, overpowered)) == ["overpowering"]
+    monitor.reset_after_rollback()
+    assert monitor.scalars()["Health/overpowering"] == 0.0
+    # the window refills before it can fire again, and warm-up comes first
+    again = run(monitor, 40, overpowered, start=40)
+    assert detectors(again) == ["overpowering"]
+    assert again[0].step == (40 + max(config.window, config.warmup + 1)) * LOG_EVERY
+
+
+def test_disabled_monitor_is_silent():
+    monitor = Monitor(dataclasses.replace(SMALL, enabled=False))
+    assert run(monitor, 30, lambda i, v: {**v, "Loss/D": math.nan}) == []
+    assert monitor.scalars() == {}
+
+
+def test_scalars_carry_flags_and_values():
+    monitor = Monitor(SMALL)
+    run(monitor, 40, overpowered)
+    scalars = monitor.scalars()
+    assert scalars["Health/overpowering"] == 1.0
+    assert scalars["Health/overpowering/value"] == pytest.approx(0.99)
+    assert scalars["Health/divergence/value"] == 0.0
+    assert "Health/stagnation/value" not in scalars  # no evaluation yet
+
+
+def test_config_from_yaml_mapping_and_its_errors():
+    config = build(HealthConfig, {"gradients": "stop", "window": 20}, "health")
+    assert config.action("exploding_gradients") == "stop" and config.window == 20
+    assert config.action("divergence") == "rollback"
+    with pytest.raises(
+        SpecError, match=r"^health\.window: 1 is out of range; use an integer >= 2$"
+    ):
+        build(HealthConfig, {"window": 1}, "health")
+    with pytest.raises(SpecError, match="health.collapse: 'explode' is not allowed"):
+        build(HealthConfig, {"collapse": "explode"}, "health")
+    with pytest.raises(SpecError, match="health.lr_factor"):
+        build(HealthConfig, {"lr_factor": 1.5}, "health")
+
+
+def test_batch_diversity_matches_a_hand_computation():
+    x = torch.tensor([[[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]], [[3.0, 0.0], [0.0, 4.0]]])
+    # pairwise L2: |a-b| = 2, |a-c| = 5, |b-c| = sqrt(4 + 1 + 1 + 9); 4 elements per sample
+    expected = (2 + 5 + math.sqrt(15)) / 3 / math.sqrt(4)
+    assert batch_diversity(x) == pytest.approx(expected)
+    assert batch_diversity(x[:1]) == 0.0
+    same = torch.ones(5, 3, 2, 4, 4)
+    assert batch_diversity(same) == 0.0
+
+
+def test_batch_diversity_of_independent_standard_samples_is_about_sqrt2():
+    x = torch.randn(16, 4, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert batch_diversity(x) == pytest.approx(math.sqrt(2), rel=0.05)
+
+
+def test_nonfinite_parameters():
+    a, b = torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)
+    assert not nonfinite_parameters(a, b)
+    with torch.no_grad():
+        b.running_var[0] = math.inf
+    assert nonfinite_parameters(a, b) and not nonfinite_parameters(a)
+    with torch.no_grad():
+        a.weight[0, 0] = math.nan
+    assert nonfinite_parameters(a)
+
+
+def test_rank_correlation():
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 25, 40]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 2, 3], [5, 5, 5]) == 0.0
