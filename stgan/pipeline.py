@@ -32,6 +32,7 @@ BASELINE_ROWS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "coverage"
 @dataclasses.dataclass(frozen=True)
 class Paths:
     root: Path
+    figures_dir: Path | None = None
 
     @property
     def checkpoints(self) -> Path:
@@ -47,7 +48,7 @@ class Paths:
 
     @property
     def figures(self) -> Path:
-        return self.root / "figures"
+        return self.figures_dir or self.root / "figures"
 
     @property
     def tensorboard(self) -> Path:
@@ -60,9 +61,11 @@ def run_pipeline(
     device: str = "auto",
     force: bool = False,
     echo: Callable[[str], None] = print,
+    figures: Path | None = None,
 ) -> dict[str, Any]:
-    """Run every stage that is not done yet; returns the report."""
-    paths = Paths(Path(logdir))
+    """Run every stage that is not done yet; returns the report. ``figures``: where the
+    evaluation PNGs go (default ``LOGDIR/figures``)."""
+    paths = Paths(Path(logdir), figures)
     if force:
         clear(paths)
     train_stage(config, paths, device, echo)

@@ -42,7 +42,7 @@ def test_run_goes_to_a_report_and_skips_finished_stages(pipeline_with_test_split
     synthetic = xr.open_dataset(logdir / "synthetic.nc")
     assert synthetic["tas"].dims == ("sample", "time", "lat", "lon")
     assert synthetic["tas"].attrs["units"] == "K"
-    assert sorted(p.name for p in (logdir / "figures").glob("tas_*.png")) == [
+    assert sorted(p.name for p in figures.glob("tas_*.png")) == [
         f"tas_{k}.png" for k in ("acf", "distribution", "frames", "hovmoller", "psd")
     ]
     for line in ("report:", "TensorBoard: tensorboard --logdir", "floor (real vs real)", "ar1"):

@@ -20,6 +20,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--force", action="store_true", help="delete earlier outputs in --logdir and run all stages"
     )
+    parser.add_argument(
+        "--figures", type=Path, help="where the evaluation PNGs go (default: LOGDIR/figures)"
+    )
     parser.add_argument("--profile", help="apply a named profile of the pipeline (e.g. gpu)")
     parser.add_argument(
         "--set",
@@ -38,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     logdir = args.logdir or Path("runs") / config.name
-    run_pipeline(config, logdir, device=args.device, force=args.force)
+    run_pipeline(config, logdir, device=args.device, force=args.force, figures=args.figures)
     return 0
