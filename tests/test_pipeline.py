@@ -28,9 +28,9 @@ def pipeline_with_test_split(tmp_path):
 @pytest.mark.slow
 def test_run_goes_to_a_report_and_skips_finished_stages(pipeline_with_test_split, tmp_path):
     logdir = tmp_path / "run"
-    first = run_cli(
-        "run", str(pipeline_with_test_split), "--logdir", str(logdir), "--device", "cpu"
-    )
+    figures = tmp_path / "pngs"
+    args = ("--logdir", str(logdir), "--device", "cpu", "--figures", str(figures))
+    first = run_cli("run", str(pipeline_with_test_split), *args)
     assert first.returncode == 0, first.stderr
     report = json.loads((logdir / "report.json").read_text())
     assert set(report["variables"]) == {"tas", "pr"}
