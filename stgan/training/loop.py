@@ -9,11 +9,11 @@ optimizers and decides when to step, clip and average.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from stgan.training.stats import Stats
 OnEvaluation = Callable[["Run", Evaluation], None]
 
 
-@dataclass
+@dataclasses.dataclass
 class Run:
     """Everything the loop and its hooks share."""
 
@@ -234,6 +234,8 @@ def evaluate(run: Run, on_evaluation: OnEvaluation | None) -> Evaluation | None:
         run.logger.flush()
     if run.monitor:
         events = run.monitor.observe_evaluation(run.step, evaluation.scalars, evaluation.score)
+        if run.dist.enabled:  # only rank 0 evaluates: a rollback or stop there alone would
+            events = [dataclasses.replace(e, action="warn") for e in events]  # split the ranks
         act_on(run, events)
     if on_evaluation:
         on_evaluation(run, evaluation)
