@@ -107,7 +107,7 @@ def generate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> N
         return
     r = config.report
     echo(f"generate: {r.samples} sequences from {checkpoint}")
-    ds = generate(paths.root, r.samples, seed=r.seed, device=device)
+    ds = generate(checkpoint, r.samples, seed=r.seed, device=device)
     write_netcdf(ds, paths.synthetic, command=_command())
 
 
@@ -124,11 +124,11 @@ def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> d
         report, figures = compare(config, paths, device)
         from stgan.atomic import write_text_atomic
         from stgan.figures import save_figures
-        from stgan.metrics.tensorboard import log_report
+        from stgan.metrics.tensorboard import write_report_events
 
         save_figures(figures, paths.figures)
         write_text_atomic(paths.report, to_json(report))
-        _log(paths.tensorboard, report, figures, log_report)
+        write_report_events(paths.tensorboard, report, figures)
     print_report(report, paths, echo)
     return report
 
@@ -137,41 +137,43 @@ def compare(
     config: PipelineConfig, paths: Paths, device: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report (GAN against the real split, floor, baselines) and its figures."""
-    from stgan.data import prepare
-    from stgan.data.transforms import Transforms
+    from stgan.data.io import open_source
+    from stgan.data.windows import build_layout
     from stgan.figures import evaluation_figures, y_descends
-    from stgan.metrics.inputs import Y_DIMS, layout_arrays
+    from stgan.metrics.inputs import layout_arrays
     from stgan.metrics.report import evaluate_arrays
+    from stgan.sampling import load_trained, resolve_checkpoint
     from stgan.training.distributed import resolve_device
 
     torch_device = resolve_device(device)
-    data = prepare(config.spec, Transforms.load(paths.root / "transforms.json"))
-    synthetic_ds = xr.open_dataset(paths.synthetic)
-    real_ds = _split(data, config.report.split, synthetic_ds)
+    trained = load_trained(resolve_checkpoint(paths.root), torch_device)
+    source = open_source(config.spec)
+    splits = build_layout(source.time, config.spec.split, config.spec.window).splits
+    real_ds = _split(source, splits[config.report.split], trained.grid, config.report.split)
+    train_ds = _split(source, splits["train"], trained.grid, "train")
     real, synthetic = (
         {k: np.asarray(v) for k, v in arrays.items()}
-        for arrays in layout_arrays(real_ds, synthetic_ds, config.spec.variable_names)
+        for arrays in layout_arrays(
+            real_ds, xr.open_dataset(paths.synthetic), config.spec.variable_names
+        )
     )
+    time = source.dims.time
     n, length = len(next(iter(real.values()))), next(iter(real.values())).shape[1]
-    train_ds = _split(data, "train", synthetic_ds)
-    floor = _per_variable(
-        lambda s: _train_windows(train_ds, s, n, length, config.report.seed), real
-    )
+    floor = _train_windows(train_ds, time, list(real), n, length, config.report.seed)
     report = evaluate_arrays(real, synthetic, device=torch_device, floor_real=floor)
     report["baselines"] = {}
     for name in config.report.baselines:
-        fake = baseline(name, config, paths, train_ds, synthetic_ds, real, torch_device)
+        fake = baseline(name, config, trained, train_ds, time, real, torch_device)
         report["baselines"][name] = {
             "variables": evaluate_arrays(real, fake, device=torch_device)["variables"]
         }
     units = {v: str(real_ds[v].attrs.get("units", "")) for v in real}
-    y_dim = next(d for d in real_ds.dims if d in Y_DIMS)
     figures = evaluation_figures(
         report,
         {v: a[:8] for v, a in real.items()},
         {v: a[:8] for v, a in synthetic.items()},
         units,
-        north_up=y_descends(real_ds[y_dim].values),
+        north_up=y_descends(real_ds[source.dims.y].values),
     )
     return report, figures
 
@@ -179,9 +181,9 @@ def compare(
 def baseline(
     name: str,
     config: PipelineConfig,
-    paths: Paths,
+    trained,
     train_ds: xr.Dataset,
-    synthetic_ds: xr.Dataset,
+    time: str,
     real: dict[str, np.ndarray],
     device: torch.device,
 ) -> dict[str, np.ndarray]:
@@ -191,24 +193,22 @@ def baseline(
     n, length = config.report.samples, next(iter(real.values())).shape[1]
     seed = config.report.seed
     if name == "untrained":
-        return _untrained(config, paths, n, seed, device)
+        return _untrained(config, trained, n, seed, device)
     if name == "ar1":
-        time = _time_dim(train_ds)
         return {
             v: baselines.ar1_sample(baselines.ar1_fit(train_ds[v], time), n, length, seed)
             for v in real
         }
-    return _per_variable(lambda v: _train_windows(train_ds, v, n, length, seed), real)
+    return _train_windows(train_ds, time, list(real), n, length, seed)
 
 
 def _untrained(
-    config: PipelineConfig, paths: Paths, n: int, seed: int, device: torch.device
+    config: PipelineConfig, trained, n: int, seed: int, device: torch.device
 ) -> dict[str, np.ndarray]:
     """The same generator at its initial weights, through the same sampling path."""
     from stgan.models import build_generator
-    from stgan.sampling import load_trained, resolve_checkpoint, sample
+    from stgan.sampling import sample
 
-    trained = load_trained(resolve_checkpoint(paths.root), device)
     g = trained.generator
     torch.manual_seed(config.train.seed)
     fresh = build_generator(config.model.generator, g.channels, g.height, g.width, g.frames)
@@ -217,52 +217,25 @@ def _untrained(
     return {v: values[:, :, c] for c, v in enumerate(trained.grid["variables"])}
 
 
-def _split(data, split: str, like: xr.Dataset) -> xr.Dataset:
-    """The split's steps in physical units, on the synthetic data's grid."""
-    start, stop = data.layout.splits[split]
-    ds = data.source.to_dask().isel({data.source.dims.time: slice(start, stop)})
-    return _same_grid(ds, like)
+def _split(source, steps: tuple[int, int], grid: dict, name: str) -> xr.Dataset:
+    """The split's steps in physical units, on the trained grid (a patch-trained model's
+    centre window)."""
+    from stgan.data.cf import select_grid
+
+    ds = source.to_dask().isel({source.dims.time: slice(*steps)})
+    return select_grid(ds, grid, f"the {name} split")
 
 
-def _same_grid(ds: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
-    """``ds`` cut to ``like``'s y/x coordinates (a patch-trained model's centre window)."""
-    from stgan.metrics.inputs import X_DIMS, Y_DIMS
-
-    for options in (Y_DIMS, X_DIMS):
-        dim = next(d for d in ds.dims if d in options)
-        if dim in like.coords and like.sizes[dim] != ds.sizes[dim]:
-            ds = ds.sel({dim: like[dim].values})
-    return ds
-
-
-def _train_windows(ds: xr.Dataset, variable: str, n: int, length: int, seed: int) -> np.ndarray:
+def _train_windows(
+    ds: xr.Dataset, time: str, variables: list[str], n: int, length: int, seed: int
+) -> dict[str, np.ndarray]:
     from stgan.baselines import train_windows
 
-    return train_windows(ds[variable], _time_dim(ds), n, length, seed)
-
-
-def _per_variable(make: Callable[[str], np.ndarray], like: dict) -> dict[str, np.ndarray]:
-    return {v: make(v) for v in like}
-
-
-def _time_dim(ds: xr.Dataset) -> str:
-    from stgan.metrics.inputs import TIME_DIMS
-
-    return next(d for d in ds.dims if d in TIME_DIMS)
+    return {v: train_windows(ds[v], time, n, length, seed) for v in variables}
 
 
 def _fresh(output: Path, source: Path) -> bool:
     return output.exists() and output.stat().st_mtime >= source.stat().st_mtime
-
-
-def _log(logdir: Path, report: dict, figures: dict, log_report) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(log_dir=str(logdir))
-    try:
-        log_report(writer, report, step=0, figures=figures)
-    finally:
-        writer.close()
 
 
 def print_report(report: dict[str, Any], paths: Paths, echo) -> None:

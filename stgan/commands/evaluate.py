@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stgan.commands import options
+
 if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
@@ -43,7 +45,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, type=Path, help="JSON report to write")
     parser.add_argument("--logdir", type=Path, help="also log scalars and figures to TensorBoard")
     parser.add_argument("--figures", type=Path, metavar="DIR", help="also write PNG figures here")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    options.add_device(parser)
     parser.set_defaults(func=run)
 
 
@@ -176,13 +178,7 @@ def _write_figures(directory: Path, figures: Mapping[str, Figure]) -> str:
 
 
 def _write_tensorboard(logdir: Path, report: dict[str, Any], figures: Mapping[str, Figure]) -> str:
-    from torch.utils.tensorboard import SummaryWriter
+    from stgan.metrics.tensorboard import write_report_events
 
-    from stgan.metrics.tensorboard import log_report
-
-    writer = SummaryWriter(log_dir=str(logdir))
-    try:
-        log_report(writer, report, step=0, figures=figures)
-    finally:
-        writer.close()
+    write_report_events(logdir, report, figures)
     return f"TensorBoard events to {logdir} (view: tensorboard --logdir {logdir})"

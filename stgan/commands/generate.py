@@ -8,6 +8,8 @@ import shlex
 import signal
 from pathlib import Path
 
+from stgan.commands import options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -29,7 +31,7 @@ def add_parser(subparsers) -> None:
         type=Path,
         help="nowcasting: NetCDF with the past steps on the training grid (the last ones are used)",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    options.add_device(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="samples per generator call")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", type=Path, required=True, help="output NetCDF file")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stgan.commands import options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -16,7 +18,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("config", help="pipeline YAML (see pipelines/)")
     parser.add_argument("--logdir", type=Path, help="run directory (default: runs/<pipeline name>)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    options.add_device(parser)
     parser.add_argument(
         "--force", action="store_true", help="delete earlier outputs in --logdir and run all stages"
     )
@@ -24,13 +26,9 @@ def add_parser(subparsers) -> None:
         "--figures", type=Path, help="where the evaluation PNGs go (default: LOGDIR/figures)"
     )
     parser.add_argument("--profile", help="apply a named profile of the pipeline (e.g. gpu)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.steps=100 (repeatable)",
+    options.add_overrides(
+        parser,
+        "override a config value, e.g. --set train.steps=100 (repeatable)",
     )
     parser.set_defaults(func=run)
 

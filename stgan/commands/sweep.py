@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stgan.commands import options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -39,15 +41,11 @@ def add_parser(subparsers) -> None:
         "--storage", help="SQLAlchemy database URL (default: sqlite:///LOGDIR/study.db)"
     )
     parser.add_argument("--study", help="study name (default: the pipeline's name)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value in every trial (repeatable)",
+    options.add_overrides(
+        parser,
+        "override a config value in every trial (repeatable)",
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    options.add_device(parser)
     parser.add_argument("--seed", type=int, help="seed of the sampler (default: random)")
     parser.add_argument(
         "--heartbeat",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from stgan.commands import options
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -22,17 +24,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest valid checkpoint"
     )
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    options.add_device(parser)
     parser.add_argument(
         "--max-steps", type=int, help="stop after this many steps (a checkpoint is written)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set optim.lr_g=2e-4 (repeatable)",
+    options.add_overrides(
+        parser,
+        "override a config value, e.g. --set optim.lr_g=2e-4 (repeatable)",
     )
     parser.add_argument(
         "--profile", help="apply a named profile of the pipeline (e.g. gpu) before --set"

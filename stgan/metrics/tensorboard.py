@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stgan.metrics.report import headline
@@ -52,3 +53,16 @@ def log_report(
     for key, figure in (figures or {}).items():
         writer.add_figure(f"Figures/{key}", figure, step)
     writer.flush()
+
+
+def write_report_events(
+    logdir: str | Path, report: Mapping[str, Any], figures: Mapping[str, Figure] | None = None
+) -> None:
+    """A TensorBoard run in ``logdir`` holding ``report`` (and its figures) at step 0."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(logdir))
+    try:
+        log_report(writer, report, step=0, figures=figures)
+    finally:
+        writer.close()
