@@ -144,21 +144,27 @@ def check_length(trained: Trained, length: int) -> int:
 # ---------------------------------------------------------------------------
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or the one to use in a run (or checkpoints) directory."""
+def read_checkpoint(path: str | Path) -> tuple[Path, dict]:
+    """A checkpoint file as given, or the one to use in a run (or checkpoints) directory
+    (``best.pt``, else the newest ``ckpt_*.pt`` that loads), with its state, read once."""
     path = Path(path)
     if not path.is_dir():
-        return path
+        return path, ckpt.load_checkpoint(path)
     directory = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     if (directory / "best.pt").is_file():
-        return directory / "best.pt"
-    newest = ckpt.latest_checkpoint(directory)
+        return directory / "best.pt", ckpt.load_checkpoint(directory / "best.pt")
+    newest = ckpt.load_latest(directory)
     if newest is None:
         raise CheckpointError(
             f"{path}: no checkpoint found (looked for best.pt and ckpt_*.pt in {directory}); "
             "train first or give a checkpoint file"
         )
     return newest
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file that ``read_checkpoint`` would read."""
+    return read_checkpoint(path)[0]
 
 
 def load_trained(checkpoint: str | Path, device: torch.device) -> Trained:
@@ -170,8 +176,7 @@ def load_trained(checkpoint: str | Path, device: torch.device) -> Trained:
         If the checkpoint is unreadable, from an incompatible stgan version or config,
         or lacks grid metadata that cannot be recovered from the run and its data.
     """
-    path = resolve_checkpoint(checkpoint)
-    state = ckpt.load_checkpoint(path)
+    path, state = read_checkpoint(checkpoint)
     for key in ("version", "config", "EMA"):
         if key not in state:
             raise CheckpointError(

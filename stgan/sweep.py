@@ -586,7 +586,10 @@ class Reporter:
         self.trial.set_user_attr("steps", evaluation.step)
         if run.logger:
             run.logger.scalars({"Sweep/value": value}, evaluation.step)
-        self.trial.report(value, evaluation.step)
+        with warnings.catch_warnings():
+            # a retried trial inherits its killed try's values and reports those steps again
+            warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
+            self.trial.report(value, evaluation.step)
         if not math.isfinite(value):
             raise optuna.TrialPruned(f"selection value {value} at step {evaluation.step}")
         if self.trial.should_prune():

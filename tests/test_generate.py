@@ -112,7 +112,9 @@ def test_seeded_and_independent_of_batch_size(checkpoint):
     a = generate(checkpoint, 5, seed=7, batch_size=2, progress=False)
     b = generate(checkpoint, 5, seed=7, batch_size=5, progress=False)
     c = generate(checkpoint, 5, seed=8, batch_size=5, progress=False)
-    xr.testing.assert_identical(a, b)
+    # the same latents per sample; convolutions over another batch size may round otherwise
+    xr.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert a.attrs == b.attrs
     assert not np.allclose(a.tas.values[:, :, 1:], c.tas.values[:, :, 1:])
 
 

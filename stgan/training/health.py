@@ -109,8 +109,10 @@ class HealthConfig:
     diversity_ratio: float = 0.5
     # At evaluation: recall or coverage this far (absolute, both in [0, 1]) below their
     # best, while precision fell less than half as much, is collapse (METRICS.md). With
-    # the default 64 evaluation samples one sample moves them by 1/64; 0.2 is 13 samples
-    # leaving the real manifold's coverage, well beyond the draw-to-draw noise.
+    # 64 real evaluation samples one sample moves them by 1/64; 0.2 is 13 samples
+    # leaving the real manifold's coverage, well beyond the draw-to-draw noise. With
+    # fewer real samples the drop must also exceed 3 binomial standard errors at p = 0.5,
+    # 1.5 / sqrt(n): 0.42 for ERA5's 13 validation windows, where 3 of 13 is noise.
     recall_drop: float = 0.2
     # Observations over which a loss moving one way means the game broke down (1000
     # steps at log_every=10): healthy GAN losses oscillate within a few hundred steps.
@@ -372,13 +374,18 @@ class Monitor:
         return events
 
     def observe_evaluation(
-        self, step: int, metrics: Mapping[str, float], score: float
+        self,
+        step: int,
+        metrics: Mapping[str, float],
+        score: float,
+        real_samples: int | None = None,
     ) -> list[Event]:
-        """Take one evaluation: ``Metrics/<var>/<metric>`` scalars and the selection
-        ``score`` (lower is better); return the stagnation and collapse events."""
+        """Take one evaluation: ``Metrics/<var>/<metric>`` scalars, the selection
+        ``score`` (lower is better) and the number of real samples behind recall and
+        coverage; return the stagnation and collapse events."""
         if not self.config.enabled:
             return []
-        recall = self._recall(metrics)
+        recall = self._recall(metrics, real_samples)
         self._collapse_why["recall"] = recall.evidence if recall.condition else ""
         collapse = self._collapse(recall.value if recall.condition else self._values["collapse"])
         events = self._update("stagnation", step, self._stagnation(step, float(score)))
@@ -625,8 +632,11 @@ class Monitor:
         )
         return _Finding(count >= self.config.stagnation_evals, float(count), evidence)
 
-    def _recall(self, metrics: Mapping[str, float]) -> _Finding:
-        """Recall or coverage fallen by ``recall_drop`` from its best, precision holding."""
+    def _recall(self, metrics: Mapping[str, float], real_samples: int | None) -> _Finding:
+        """Recall or coverage fallen by ``recall_drop`` (and by 3 binomial standard errors
+        of ``real_samples``) from its best, precision holding."""
+        noise = 1.5 / math.sqrt(real_samples) if real_samples else 0.0
+        threshold = max(self.config.recall_drop, noise)
         worst = _QUIET
         for tag, value in metrics.items():
             prefix, _, name = tag.rpartition("/")
@@ -639,7 +649,7 @@ class Monitor:
                 continue
             drop = best - value
             holding = precision >= precision_then - self.config.recall_drop / 2
-            if drop >= self.config.recall_drop and holding and not drop <= worst.value:
+            if drop >= threshold and holding and not drop <= worst.value:
                 evidence = (
                     f"mode collapse ({tag} fell {best:.3g} -> {value:.3g} while "
                     f"{prefix}/precision is {precision:.3g})"

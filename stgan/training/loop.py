@@ -233,7 +233,9 @@ def evaluate(run: Run, on_evaluation: OnEvaluation | None) -> Evaluation | None:
         run.logger.scalars({"Perf/eval_seconds": time.perf_counter() - tick}, run.step)
         run.logger.flush()
     if run.monitor:
-        events = run.monitor.observe_evaluation(run.step, evaluation.scalars, evaluation.score)
+        events = run.monitor.observe_evaluation(
+            run.step, evaluation.scalars, evaluation.score, evaluation.report.get("n_real")
+        )
         if run.dist.enabled:  # only rank 0 evaluates: a rollback or stop there alone would
             events = [dataclasses.replace(e, action="warn") for e in events]  # split the ranks
         act_on(run, events)

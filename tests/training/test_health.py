@@ -225,6 +225,15 @@ def test_collapse_at_evaluation_when_recall_falls_and_precision_holds():
     assert monitor.scalars()["Health/collapse"] == 1.0
 
 
+@pytest.mark.parametrize(("real_samples", "fires"), [(None, True), (64, True), (13, False)])
+def test_a_recall_drop_within_the_noise_of_few_real_samples_is_not_collapse(real_samples, fires):
+    """A 0.3 drop is 19 of 64 real samples but 4 of 13, under 3 standard errors (0.42)."""
+    monitor = Monitor(SMALL)
+    monitor.observe_evaluation(100, evaluation(0.9, 0.9), 1.0, real_samples)
+    events = monitor.observe_evaluation(200, evaluation(0.6, 0.9), 1.0, real_samples)
+    assert detectors(events) == (["collapse"] if fires else [])
+
+
 def test_recall_falling_with_precision_is_not_collapse():
     monitor = Monitor(SMALL)
     monitor.observe_evaluation(100, evaluation(0.8, 0.9), score=1.0)

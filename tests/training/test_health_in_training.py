@@ -12,6 +12,7 @@ from stgan.errors import TrainingStopped
 from stgan.training import loop
 from stgan.training.checkpoint import load_checkpoint
 from stgan.training.config import load_pipeline
+from stgan.training.health import DETECTORS
 from stgan.training.loop import train
 from tests.conftest import tiny_pipeline
 
@@ -87,20 +88,13 @@ def test_overpowering_d_is_flagged_and_can_stop_training(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known open problem: the demo GAN's generated batches stay far less diverse than "
-    "the real ones (about 0.2x), so the collapse detector fires; fix the demo, then drop this",
-)
 def test_a_healthy_demo_run_raises_no_alarm(tmp_path, capsys):
-    config = load_pipeline(
-        "pipelines/demo.yaml",
-        # 50 observations; the default warm-up is 20 observations = 200 steps at the demo's
-        # log_every=10; here 40 observations = 80 steps, so every detector is live at the end
-        ("train.steps=100", "train.log_every=2", "eval.every=0", "train.ckpt_every=100")
-        + ("health.warmup=40",),
-    )
+    """The demo pipeline as users run it, default health settings, its full length (a few
+    CPU minutes); only the in-training evaluation is off, to save time (the evaluation
+    detectors have their own tests)."""
+    config = load_pipeline("pipelines/demo.yaml", ("eval.every=0",))
     train(config, tmp_path / "run", device="cpu")
     assert "stgan: warning" not in capsys.readouterr().err
-    for detector in ("divergence", "overpowering", "vanishing_gradients", "collapse"):
-        assert all(v == 0.0 for _, v in _scalars(tmp_path / "run", f"Health/{detector}"))
+    for detector in DETECTORS[:-1]:  # all but stagnation, which needs evaluations
+        flags = _scalars(tmp_path / "run", f"Health/{detector}")
+        assert flags and all(v == 0.0 for _, v in flags), detector
