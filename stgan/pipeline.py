@@ -142,11 +142,11 @@ def compare(
     from stgan.figures import evaluation_figures, y_descends
     from stgan.metrics.inputs import layout_arrays
     from stgan.metrics.report import evaluate_arrays
-    from stgan.sampling import load_trained, resolve_checkpoint
+    from stgan.sampling import load_trained
     from stgan.training.distributed import resolve_device
 
     torch_device = resolve_device(device)
-    trained = load_trained(resolve_checkpoint(paths.root), torch_device)
+    trained = load_trained(paths.root, torch_device)
     source = open_source(config.spec)
     splits = build_layout(source.time, config.spec.split, config.spec.window).splits
     real_ds = _split(source, splits[config.report.split], trained.grid, config.report.split)

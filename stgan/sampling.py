@@ -144,27 +144,40 @@ def check_length(trained: Trained, length: int) -> int:
 # ---------------------------------------------------------------------------
 
 
+def _checkpoints_dir(run: Path) -> Path:
+    return run / "checkpoints" if (run / "checkpoints").is_dir() else run
+
+
+def _named_checkpoint(path: Path) -> Path | None:
+    """The file given, or the run's ``best.pt``; None when the newest valid ``ckpt_*.pt``
+    must be found by loading."""
+    if not path.is_dir():
+        return path
+    best = _checkpoints_dir(path) / "best.pt"
+    return best if best.is_file() else None
+
+
 def read_checkpoint(path: str | Path) -> tuple[Path, dict]:
     """A checkpoint file as given, or the one to use in a run (or checkpoints) directory
     (``best.pt``, else the newest ``ckpt_*.pt`` that loads), with its state, read once."""
     path = Path(path)
-    if not path.is_dir():
-        return path, ckpt.load_checkpoint(path)
-    directory = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if (directory / "best.pt").is_file():
-        return directory / "best.pt", ckpt.load_checkpoint(directory / "best.pt")
-    newest = ckpt.load_latest(directory)
+    named = _named_checkpoint(path)
+    if named is not None:
+        return named, ckpt.load_checkpoint(named)
+    newest = ckpt.load_latest(_checkpoints_dir(path))
     if newest is None:
         raise CheckpointError(
-            f"{path}: no checkpoint found (looked for best.pt and ckpt_*.pt in {directory}); "
-            "train first or give a checkpoint file"
+            f"{path}: no checkpoint found (looked for best.pt and ckpt_*.pt in "
+            f"{_checkpoints_dir(path)}); train first or give a checkpoint file"
         )
     return newest
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """The checkpoint file that ``read_checkpoint`` would read."""
-    return read_checkpoint(path)[0]
+    """The checkpoint file that ``read_checkpoint`` would read, loaded only when the
+    newest valid ``ckpt_*.pt`` has to be found."""
+    named = _named_checkpoint(Path(path))
+    return named if named is not None else read_checkpoint(path)[0]
 
 
 def load_trained(checkpoint: str | Path, device: torch.device) -> Trained:
