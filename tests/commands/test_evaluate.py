@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import stgan.metrics.report as report_module
 from stgan.cli import main
 from stgan.figures import KINDS
 from stgan.metrics import ACF, evaluate
 from stgan.metrics.report import to_json
-from stgan.metrics.tensorboard import report_scalars
 from tests.conftest import make_dataset, run_cli
+from tests.metrics.conftest import assert_report_logged
 
 LENGTH = 8  # steps per synthetic sample
 REAL_STEPS = 100  # a long real series, cut into windows of LENGTH (4 steps left over)
@@ -129,13 +128,7 @@ def test_cli_logs_to_tensorboard_and_writes_figures(files):
     report = json.loads((files / "report.json").read_text())
     assert list(report["variables"]) == ["tas"]
 
-    events = EventAccumulator(str(files / "tb"))
-    events.Reload()
-    scalars = report_scalars(report)
-    assert set(events.Tags()["scalars"]) == set(scalars)
-    for tag, value in scalars.items():
-        (logged,) = events.Scalars(tag)
-        assert logged.step == 0 and logged.value == pytest.approx(value, rel=1e-6, abs=1e-12)
+    events = assert_report_logged(files / "tb", report, step=0)
     figures = {f"tas/{kind}" for kind in KINDS}
     assert set(events.Tags()["images"]) == {f"Figures/{key}" for key in figures}
 

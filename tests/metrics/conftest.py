@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from stgan.metrics.report import evaluate_arrays
+from stgan.metrics.tensorboard import report_scalars
 
 
 def power_law_fields(rng: np.random.Generator, n: int, ny: int, nx: int, beta: float) -> np.ndarray:
@@ -31,6 +37,29 @@ def space_time(
     for t in range(1, length):
         x[:, t] = phi * x[:, t - 1] + np.sqrt(1 - phi**2) * innovations[:, t]
     return x
+
+
+def small_report(names: tuple[str, ...], seed: int) -> dict:
+    """A report on small AR(1) variables ``names``: real (12 samples) against less
+    persistent synthetic ones (10, phi 0.3), with a floor (9 more real samples)."""
+    rng = np.random.default_rng(seed)
+    real = {name: space_time(rng, (12, 6, 5, 4)) for name in names}
+    synthetic = {name: space_time(rng, (10, 6, 5, 4), phi=0.3) for name in real}
+    floor = {name: space_time(rng, (9, 6, 5, 4)) for name in real}
+    return evaluate_arrays(real, synthetic, floor_real=floor)
+
+
+def assert_report_logged(logdir: Path, report: dict, step: int) -> EventAccumulator:
+    """Assert ``logdir`` holds exactly the scalars of ``report_scalars(report)``, each once
+    at ``step`` with its value; return the events for further checks."""
+    events = EventAccumulator(str(logdir))
+    events.Reload()
+    scalars = report_scalars(report)
+    assert set(events.Tags()["scalars"]) == set(scalars)
+    for tag, value in scalars.items():
+        (logged,) = events.Scalars(tag)
+        assert logged.step == step and logged.value == pytest.approx(value, rel=1e-6, abs=1e-12)
+    return events
 
 
 @pytest.fixture

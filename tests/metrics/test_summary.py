@@ -1,12 +1,10 @@
 import copy
 
-import numpy as np
 import pytest
 
-from stgan.metrics.report import evaluate_arrays
 from stgan.metrics.summary import format_report
 
-from .conftest import space_time
+from .conftest import small_report
 
 HEADER = [
     "variable", "acf.error", "lsd_db", "wasserstein1", "ks", "energy", "mmd2", "c2st",
@@ -16,11 +14,7 @@ HEADER = [
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    rng = np.random.default_rng(3)
-    real = {name: space_time(rng, (12, 6, 5, 4)) for name in ("tas", "pr")}
-    synthetic = {name: space_time(rng, (10, 6, 5, 4), phi=0.3) for name in real}
-    floor = {name: space_time(rng, (9, 6, 5, 4)) for name in real}
-    return evaluate_arrays(real, synthetic, floor_real=floor)
+    return small_report(("tas", "pr"), seed=3)
 
 
 def cells(entry: dict) -> list[str]:

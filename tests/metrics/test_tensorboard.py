@@ -1,16 +1,13 @@
 import copy
 import math
 
-import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from stgan.metrics.report import evaluate_arrays
 from stgan.metrics.tensorboard import log_report, report_scalars
 
-from .conftest import space_time
+from .conftest import assert_report_logged, small_report
 
 METRICS = (
     "acf_error", "lsd_db", "wasserstein1", "ks", "energy", "mmd2", "c2st",
@@ -20,11 +17,7 @@ METRICS = (
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    rng = np.random.default_rng(7)
-    real = {name: space_time(rng, (12, 6, 5, 4)) for name in ("u", "v")}
-    synthetic = {name: space_time(rng, (10, 6, 5, 4), phi=0.3) for name in real}
-    floor = {name: space_time(rng, (9, 6, 5, 4)) for name in real}
-    return evaluate_arrays(real, synthetic, floor_real=floor)
+    return small_report(("u", "v"), seed=7)
 
 
 def test_scalars_name_every_metric_of_every_variable_and_the_floor(report):
@@ -66,11 +59,5 @@ def test_log_report_writes_scalars_and_figures(report, tmp_path):
     log_report(writer, report, step=3, figures={"u/acf": figure})
     writer.close()
 
-    events = EventAccumulator(str(tmp_path))
-    events.Reload()
-    scalars = report_scalars(report)
-    assert set(events.Tags()["scalars"]) == set(scalars)
-    for tag, value in scalars.items():
-        (logged,) = events.Scalars(tag)
-        assert logged.step == 3 and logged.value == pytest.approx(value, rel=1e-6, abs=1e-12)
+    events = assert_report_logged(tmp_path, report, step=3)
     assert events.Tags()["images"] == ["Figures/u/acf"]
