@@ -115,11 +115,9 @@ class Generator(nn.Module):
         z, noise = self.latents(batch, frames, generator)
         return self(z, noise, context)
 
-    def scaled(self, noise: torch.Tensor, channel_dim: int) -> torch.Tensor:
-        """``noise`` times the learned per-channel strength along ``channel_dim``."""
-        shape = [1] * noise.dim()
-        shape[channel_dim] = -1
-        return noise * self.noise_strength.view(shape)
+    def scale_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """Noise (B, steps, noise_channels, h, w) times the learned per-channel strength."""
+        return noise * self.noise_strength.view(1, 1, -1, 1, 1)
 
     def check_inputs(
         self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None
@@ -177,7 +175,7 @@ class RecurrentGenerator(Generator):
         self.check_inputs(z, noise, context)
         b, t = noise.shape[:2]
         z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
-        noise = self.scaled(noise, channel_dim=2)  # (B, T, noise_channels, h, w)
+        noise = self.scale_noise(noise)  # (B, T, noise_channels, h, w)
         states = self.initial_states(context, z_map)
         outputs = []
         for step in range(t):
@@ -227,7 +225,7 @@ class Conv3dGenerator(Generator):
         _expect("noise", noise, (z.shape[0], self.low_t, *noise.shape[2:]))
         b = z.shape[0]
         parts = [self.z_proj(z).view(b, -1, self.low_t, *self.low_hw)]  # (B, C0, t, h, w)
-        parts.append(self.scaled(noise, channel_dim=2).transpose(1, 2))  # (B, nc, t, h, w)
+        parts.append(self.scale_noise(noise).transpose(1, 2))  # (B, nc, t, h, w)
         if self.encoder is not None:
             encoded = self.encoder(context)  # (B, C0*t, h, w)
             parts.append(encoded.view(b, -1, self.low_t, *self.low_hw))  # (B, C0, t, h, w)
