@@ -148,16 +148,25 @@ def compare(
     torch_device = resolve_device(device)
     trained = load_trained(paths.root, torch_device)
     source = open_source(config.spec)
-    splits = build_layout(source.time, config.spec.split, config.spec.window).splits
-    real_ds = _split(source, splits[config.report.split], trained.grid, config.report.split)
-    train_ds = _split(source, splits["train"], trained.grid, "train")
+    layout = build_layout(source.time, config.spec.split, config.spec.window)
+    split = config.report.split
+    real_ds = _split(source, layout.splits[split], trained.grid, split)
+    train_ds = _split(source, layout.splits["train"], trained.grid, "train")
+    time = source.dims.time
+    windows = _split_windows(
+        real_ds,
+        time,
+        layout.windows[split] - layout.splits[split][0],
+        config.spec.window.length - trained.generator.frames,
+        trained.generator.frames,
+        config.report.samples,
+    )
     real, synthetic = (
         {k: np.asarray(v) for k, v in arrays.items()}
         for arrays in layout_arrays(
-            real_ds, xr.open_dataset(paths.synthetic), config.spec.variable_names
+            windows, xr.open_dataset(paths.synthetic), config.spec.variable_names
         )
     )
-    time = source.dims.time
     n, length = len(next(iter(real.values()))), next(iter(real.values())).shape[1]
     floor = _train_windows(train_ds, time, list(real), n, length, config.report.seed)
     report = evaluate_arrays(real, synthetic, device=torch_device, floor_real=floor)
@@ -224,6 +233,24 @@ def _split(source, steps: tuple[int, int], grid: dict, name: str) -> xr.Dataset:
 
     ds = source.to_dask().isel({source.dims.time: slice(*steps)})
     return select_grid(ds, grid, f"the {name} split")
+
+
+def _split_windows(
+    ds: xr.Dataset, time: str, starts: np.ndarray, offset: int, length: int, count: int
+) -> xr.Dataset:
+    """The split's windows as training draws them (the spec's length and stride), spread
+    evenly up to ``count``, along a ``sample`` dimension: the last ``length`` steps of each
+    window, after the ``offset`` context steps of a conditional generator.
+
+    The same windows as in-training evaluation takes from its split, so the GAN is compared
+    with every phase of the windows it learned (a daily cycle starts anywhere in a window),
+    not only with the phases that non-overlapping windows happen to start at.
+    """
+    picks = starts[np.linspace(0, len(starts) - 1, min(count, len(starts))).round().astype(int)]
+    steps = xr.DataArray(picks[:, None] + offset + np.arange(length), dims=("sample", "step"))
+    windows = ds.isel({time: steps})  # time coordinates become (sample, step)
+    along_steps = [name for name, coord in windows.coords.items() if "step" in coord.dims]
+    return windows.drop_vars(along_steps).rename({"step": time})
 
 
 def _train_windows(

@@ -29,6 +29,7 @@ class GeneratorConfig:
     name: Literal["convgru", "convlstm", "conv3d"] = "convgru"
     latent_dim: int = 32  # global z, shared by all frames
     noise_channels: int = 4  # per-step noise channels at low resolution (0: none)
+    time_features: int = 4  # recurrent only: sin/cos clock inputs, periods 2T, T, 2T/3, ...
     base_channels: int = 32  # channels at the lowest resolution
     num_layers: int = 2  # stacked recurrent cells, or convs per 3D stage
     up_stages: int = 2  # each doubles H and W
@@ -48,6 +49,13 @@ class GeneratorConfig:
             "noise_channels",
             self.noise_channels,
             "use an integer >= 0",
+        )
+        _require(
+            self.time_features >= 0 and self.time_features % 2 == 0,
+            where,
+            "time_features",
+            self.time_features,
+            "use an even integer >= 0 (sine and cosine pairs)",
         )
         _require(0 <= self.up_stages <= 6, where, "up_stages", self.up_stages, "use 0 to 6")
         _require(

@@ -1,7 +1,8 @@
 """Generators: latent z + per-step noise (+ context frames) -> (B, T, C, H, W).
 
 - ``RecurrentGenerator`` (``convgru`` / ``convlstm``): stacked ConvGRU/ConvLSTM cells
-  unrolled over T at ``H/f x W/f``, each frame decoded by one shared upsampling decoder.
+  unrolled over T at ``H/f x W/f`` from a state made of z (or of the context), driven at
+  each step by z, the noise and a clock; one shared upsampling decoder per frame.
 - ``Conv3dGenerator`` (``conv3d``): z -> a (C0, T/ft, H/f, W/f) volume -> 3D upsampling.
 
 In conditional mode (nowcasting) a conv encoder turns the context frames
@@ -154,20 +155,44 @@ class RecurrentGenerator(Generator):
         super().__init__(cfg, channels, height, width, frames)
         c0, sn = cfg.base_channels, cfg.spectral_norm
         self.z_proj = layers.linear(cfg.latent_dim, c0 * self.low_hw[0] * self.low_hw[1], sn=sn)
-        self.stem = layers.conv_stack(2, c0 + cfg.noise_channels, c0, 1, sn=sn)
+        stem_in = c0 + cfg.noise_channels + cfg.time_features
+        self.stem = layers.conv_stack(2, stem_in, c0, 1, sn=sn)
         self.cells = nn.ModuleList(cell(c0, c0, sn=sn) for _ in range(cfg.num_layers))
-        self.encoder = (
-            ContextEncoder(cfg, channels, cfg.num_layers * c0) if cfg.conditional else None
+        # The initial state: the encoded context, or (unconditional) a map of z. From a
+        # zero state every sequence began at the same point and drifted to its z's fixed
+        # point, so all samples shared one transient and frames hardly changed within one.
+        states = cfg.num_layers * c0
+        self.encoder = ContextEncoder(cfg, channels, states) if cfg.conditional else None
+        self.state_proj = (
+            None
+            if cfg.conditional
+            else layers.linear(cfg.latent_dim, states * self.low_hw[0] * self.low_hw[1], sn=sn)
         )
         self.decoder = FrameDecoder(cfg, channels)
 
-    def initial_states(self, context: torch.Tensor | None, like: torch.Tensor) -> list:
-        """One state per cell: zeros, or the encoded context (split per cell)."""
+    def initial_states(self, z: torch.Tensor, context: torch.Tensor | None) -> list:
+        """One state per cell, from the encoded context or from z (split per cell)."""
         if self.encoder is None:
-            hs = [torch.zeros_like(like) for _ in self.cells]  # each (B, C0, h, w)
+            h = torch.tanh(self.state_proj(z)).view(len(z), -1, *self.low_hw)
         else:
-            hs = self.encoder(context).chunk(len(self.cells), dim=1)  # each (B, C0, h, w)
+            h = self.encoder(context)
+        hs = h.chunk(len(self.cells), dim=1)  # each (B, C0, h, w)
         return [cell.initial_state(h) for cell, h in zip(self.cells, hs, strict=True)]
+
+    def clock(self, z: torch.Tensor, steps: int) -> torch.Tensor:
+        """(B, steps, time_features) clock inputs, which drive the state through the window.
+
+        With constant inputs the recurrence settled on a fixed point within a few steps
+        and frames stopped changing (a traffic day's swing was lost). Windows start
+        anywhere in the data's cycles, so an unconditional sample starts its clock at a
+        uniform random phase in [0, 2T), read from z[:, 0] (its normal CDF): G draws each
+        cycle at any phase. A conditional G starts at 0 and reads the phase from the context.
+        """
+        if self.cfg.conditional:
+            phase = torch.zeros_like(z[:, 0])
+        else:
+            phase = 2 * self.frames * torch.special.ndtr(z[:, 0])
+        return layers.window_clock(steps, self.frames, self.cfg.time_features, phase)
 
     def forward(
         self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None = None
@@ -176,10 +201,12 @@ class RecurrentGenerator(Generator):
         b, t = noise.shape[:2]
         z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
         noise = self.scale_noise(noise)  # (B, T, noise_channels, h, w)
-        states = self.initial_states(context, z_map)
+        states = self.initial_states(z, context)
+        clock = self.clock(z, t)[..., None, None].expand(-1, -1, -1, *self.low_hw)
         outputs = []
         for step in range(t):
-            x = self.stem(torch.cat([z_map, noise[:, step]], dim=1))  # (B, C0, h, w)
+            inputs = torch.cat([z_map, noise[:, step], clock[:, step]], dim=1)
+            x = self.stem(inputs)  # (B, C0, h, w)
             for i, cell in enumerate(self.cells):
                 x, states[i] = cell(x, states[i])
             outputs.append(x)

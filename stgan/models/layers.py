@@ -68,6 +68,18 @@ def conv_stack(
     return nn.Sequential(*layers)
 
 
+def window_clock(steps: int, frames: int, features: int, phase: torch.Tensor) -> torch.Tensor:
+    """(B, steps, features): sines and cosines of each step's place on a clock.
+
+    Pair ``k`` (k = 1 .. features / 2) has period ``2 * frames / k`` (2T, T, 2T/3, ...);
+    sample ``b`` starts at ``phase[b]`` steps. A step past ``frames`` continues the waves.
+    """
+    t = torch.arange(steps, dtype=phase.dtype, device=phase.device)
+    k = torch.arange(1, features // 2 + 1, dtype=phase.dtype, device=phase.device)
+    angle = torch.pi * (phase[:, None, None] + t[None, :, None]) * k / frames  # (B, T, K/2)
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=2)
+
+
 def stage_channels(base: int, stage: int) -> int:
     """Channels ``stage`` doublings above the lowest resolution: halved each time, >= 8."""
     return max(base // 2**stage, min(base, 8))

@@ -1,9 +1,11 @@
 import pytest
 import torch
+from scipy import stats
 
 from stgan.errors import StganError
 from stgan.models import GeneratorConfig, build_generator
 from stgan.training.health import batch_diversity
+from tests.models.conftest import T
 
 NAMES = ["convgru", "convlstm", "conv3d"]
 
@@ -98,3 +100,24 @@ def test_a_fresh_generator_is_not_collapsed(name):
     with torch.no_grad():
         x = g.sample(8, generator=torch.Generator().manual_seed(0))
     assert batch_diversity(x) > 0.05
+
+
+@pytest.mark.parametrize("name", ["convgru", "convlstm"])
+def test_the_clock_starts_at_a_uniform_phase_drawn_from_z(make_g, name):
+    """Windows start anywhere in the data's cycles, so each sample's clock starts at a
+    uniform phase in [0, 2T) read from z[:, 0]; a conditional G's clock starts at 0."""
+    g = make_g(name=name, time_features=2)
+    z = torch.randn(4000, 8, generator=torch.Generator().manual_seed(0))
+    phase = torch.atan2(*g.clock(z, 1)[:, 0].T) % (2 * torch.pi) / torch.pi * T  # in steps
+    assert stats.kstest(phase.numpy(), stats.uniform(0, 2 * T).cdf).pvalue > 0.01
+    zero = make_g(name=name, time_features=2, conditional=True).clock(z[:3], 1)
+    torch.testing.assert_close(zero[:, 0], torch.tensor([[0.0, 1.0]] * 3))
+
+
+def test_an_unconditional_recurrent_generator_starts_from_a_state_of_z(make_g):
+    g = make_g(time_features=0)
+    z, noise = g.latents(2, generator=torch.Generator().manual_seed(0))
+    first = g(z, noise)[:, 0]
+    other = g(torch.cat([z[:1], z[:1]]), noise)[:, 0]
+    torch.testing.assert_close(other[0], first[0])
+    assert not torch.allclose(other[1], first[1])

@@ -86,3 +86,13 @@ def test_count_parameters():
     net[1].requires_grad_(False)
     assert count_parameters(net) == 8
     assert count_parameters(net, trainable_only=False) == 11
+
+
+def test_window_clock_is_sines_and_cosines_from_each_samples_phase():
+    phase = torch.tensor([0.0, 3.5])
+    clock = layers.window_clock(6, 4, 4, phase)  # T=4: periods 8 and 4 steps
+    assert clock.shape == (2, 6, 4)
+    t = phase[:, None] + torch.arange(6.0)
+    expected = [torch.sin(torch.pi * t / 4), torch.sin(torch.pi * t / 2)]
+    expected += [torch.cos(torch.pi * t / 4), torch.cos(torch.pi * t / 2)]
+    torch.testing.assert_close(clock, torch.stack(expected, dim=2))
