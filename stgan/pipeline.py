@@ -246,7 +246,9 @@ def _split_windows(
     with every phase of the windows it learned (a daily cycle starts anywhere in a window),
     not only with the phases that non-overlapping windows happen to start at.
     """
-    picks = starts[np.linspace(0, len(starts) - 1, min(count, len(starts))).round().astype(int)]
+    from stgan.data.windows import spread_evenly
+
+    picks = starts[spread_evenly(len(starts), count)]
     steps = xr.DataArray(picks[:, None] + offset + np.arange(length), dims=("sample", "step"))
     windows = ds.isel({time: steps})  # time coordinates become (sample, step)
     along_steps = [name for name, coord in windows.coords.items() if "step" in coord.dims]

@@ -128,6 +128,12 @@ def window_starts(
     return starts
 
 
+def spread_evenly(total: int, count: int) -> np.ndarray:
+    """Indices of ``min(count, total)`` of ``total`` windows, spread evenly from the first
+    to the last: the windows an evaluation compares."""
+    return np.linspace(0, total - 1, min(count, total)).round().astype(int)
+
+
 def build_layout(time: pd.Index, split: SplitSpec, window: WindowSpec) -> TimeLayout:
     """Analyse the time axis and place the windows of each split."""
     step, gaps = time_steps(time)

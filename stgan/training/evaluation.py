@@ -22,6 +22,7 @@ import torch
 from stgan.data.dataset import WindowDataset
 from stgan.data.prepared import PreparedData
 from stgan.data.transforms import Transforms
+from stgan.data.windows import spread_evenly
 from stgan.errors import SpecError
 from stgan.figures import evaluation_figures, y_descends
 from stgan.metrics import evaluate_arrays
@@ -140,9 +141,7 @@ def load_reference(
     dataset: WindowDataset, transforms: Transforms, variables: list[str], config: PipelineConfig
 ) -> Reference:
     """The first ``eval.samples`` windows of ``dataset`` (spread evenly when there are more)."""
-    n = min(len(dataset), config.eval.samples)
-    picks = np.linspace(0, len(dataset) - 1, n).round().astype(int)
-    items = [dataset[int(i)] for i in picks]
+    items = [dataset[int(i)] for i in spread_evenly(len(dataset), config.eval.samples)]
     x = torch.stack([item[0] for item in items])  # (N, T, C, H, W), normalized
     valid = torch.stack([item[1] for item in items]).numpy()
     gcfg = config.model.generator
