@@ -3,12 +3,15 @@
 Statistics stream through dask over the train split only. A transform maps
 physical values ``x`` to ``z = (f(x) - offset) / scale`` with ``f`` the identity
 or ``log1p``; NaN cells become ``FILL_VALUE`` in normalized space and are marked
-in the mask instead, so NaN never reaches a tensor.
+in the mask instead, so NaN never reaches a tensor. A ``log1p`` variable that is
+non-negative in the train split (counts, rainfall) gets ``lower = 0``: generated values
+are bounded below by it (see ``Transforms.normalized_lower``), and the inverse clips to it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +29,16 @@ FILL_VALUE = 0.0
 
 @dataclass(frozen=True)
 class VariableTransform:
-    """``z = (f(x) - offset) / scale``; ``f`` is ``log1p`` for kind ``log1p``."""
+    """``z = (f(x) - offset) / scale``; ``f`` is ``log1p`` for kind ``log1p``.
+
+    ``lower``: the smallest physical value of the variable's support (0 for counts and
+    rainfall), or ``None`` for unbounded.
+    """
 
     kind: str
     offset: float
     scale: float
+    lower: float | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Physical → normalized, float32; NaN stays NaN (the caller masks it)."""
@@ -42,13 +50,23 @@ class VariableTransform:
         return z
 
     def inverse(self, z: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Normalized → physical units, in the input's float type."""
+        """Normalized → physical units, in the input's float type, clipped at ``lower``."""
+        low = -np.inf if self.lower is None else self.lower
         if isinstance(z, torch.Tensor):
             x = z.double() * self.scale + self.offset
-            return (torch.expm1(x) if self.kind == "log1p" else x).to(z.dtype)
+            x = torch.expm1(x) if self.kind == "log1p" else x
+            return torch.where(z <= self.normalized_lower(), low, x.clamp(min=low)).to(z.dtype)
         z = np.asarray(z)
         x = z.astype(np.float64) * self.scale + self.offset
-        return (np.expm1(x) if self.kind == "log1p" else x).astype(z.dtype)
+        x = np.expm1(x) if self.kind == "log1p" else x
+        # at the bound's normalized value exactly the bound (float32 rounding left 6e-8 for 0)
+        return np.where(z <= self.normalized_lower(), low, np.maximum(x, low)).astype(z.dtype)
+
+    def normalized_lower(self) -> float:
+        """``lower`` in normalized space (``-inf`` when unbounded)."""
+        if self.lower is None:
+            return -math.inf
+        return float(self.forward(np.float32(self.lower)))
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,17 @@ class Transforms:
         z[~mask] = FILL_VALUE
         return z, mask
 
+    def normalized_lower(self) -> torch.Tensor:
+        """(C,) each variable's lower bound in normalized space, ``-inf`` where unbounded.
+
+        The generator clamps its output to it, so the bound (a dry or empty cell) is a value
+        it can produce exactly and as often as the data have it; without it the point mass
+        at zero was smeared into negative counts and rainfall.
+        """
+        return torch.tensor(
+            [t.normalized_lower() for t in self.variables.values()], dtype=torch.float32
+        )
+
     def inverse(self, z, channel_axis: int = -3):
         """Back to physical units for a ``(..., C, H, W)`` array or tensor."""
         stack = torch.stack if isinstance(z, torch.Tensor) else np.stack
@@ -81,7 +110,12 @@ class Transforms:
         return {
             "fill_value": FILL_VALUE,
             "variables": {
-                k: {"kind": str(v.kind), "offset": float(v.offset), "scale": float(v.scale)}
+                k: {
+                    "kind": str(v.kind),
+                    "offset": float(v.offset),
+                    "scale": float(v.scale),
+                    "lower": None if v.lower is None else float(v.lower),
+                }
                 for k, v in self.variables.items()
             },
         }
@@ -167,10 +201,11 @@ def _fit_one(name: str, kind: str, s: dict) -> VariableTransform:
                 f"variable '{name}' has values <= -1 (min {s['min']}); log1p needs > -1, use 'standardize'"
             )
         mean, std = s["log_mean"], s["log_std"]
+        lower = 0.0 if s["min"] >= 0 else None  # counts, rainfall: never negative
     else:
-        mean, std = s["mean"], s["std"]
+        mean, std, lower = s["mean"], s["std"], None
     if not std > 0:
         raise DataError(
             f"variable '{name}' is constant ({s['mean']}) in the train split; use transform 'none'"
         )
-    return VariableTransform(kind, mean, std)
+    return VariableTransform(kind, mean, std, lower)

@@ -12,6 +12,7 @@ Shapes below: f = 2**up_stages, (h, w) = (H/f, W/f), C0 = base_channels.
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 
 import torch
@@ -87,6 +88,10 @@ class Generator(nn.Module):
         # drawn afresh at every step made frames nearly independent (lag-1
         # autocorrelation 0.2-0.4 where the data had 0.7-0.9) and training did not undo it.
         self.noise_strength = nn.Parameter(torch.zeros(cfg.noise_channels))
+        # Each channel's lower bound in normalized space (no negative counts or rainfall)
+        # and whether it has one; training sets them from the data (set_lower).
+        self.register_buffer("lower", torch.zeros(channels))
+        self.register_buffer("has_lower", torch.zeros(channels, dtype=torch.bool))
 
     def noise_steps(self, frames: int) -> int:
         """Noise maps drawn for ``frames`` output frames (one per frame here)."""
@@ -115,6 +120,18 @@ class Generator(nn.Module):
         """Generate (B, frames, C, H, W); ``frames`` defaults to the built length."""
         z, noise = self.latents(batch, frames, generator)
         return self(z, noise, context)
+
+    @torch.no_grad()
+    def set_lower(self, lower: torch.Tensor) -> None:
+        """(C,) lower bounds in normalized space (``Transforms.normalized_lower``), -inf for none."""
+        self.has_lower.copy_(torch.isfinite(lower))
+        self.lower.copy_(torch.where(self.has_lower.cpu(), lower, 0.0))
+
+    def bounded(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) output clamped to ``lower`` where a channel has one: zero is
+        then a value G can produce exactly and often, as the data's dry or empty cells are."""
+        lower = torch.where(self.has_lower, self.lower, -math.inf).to(x.dtype)
+        return torch.maximum(x, lower.view(1, 1, -1, 1, 1))
 
     def scale_noise(self, noise: torch.Tensor) -> torch.Tensor:
         """Noise (B, steps, noise_channels, h, w) times the learned per-channel strength."""
@@ -212,7 +229,7 @@ class RecurrentGenerator(Generator):
             outputs.append(x)
         x = torch.stack(outputs, dim=1).flatten(0, 1)  # (B*T, C0, h, w)
         x = self.decoder(x)  # (B*T, C, H, W)
-        return self.out_act(x.view(b, t, *x.shape[1:]))  # (B, T, C, H, W)
+        return self.bounded(self.out_act(x.view(b, t, *x.shape[1:])))  # (B, T, C, H, W)
 
 
 class Conv3dGenerator(Generator):
@@ -257,4 +274,4 @@ class Conv3dGenerator(Generator):
             encoded = self.encoder(context)  # (B, C0*t, h, w)
             parts.append(encoded.view(b, -1, self.low_t, *self.low_hw))  # (B, C0, t, h, w)
         x = self.net(torch.cat(parts, dim=1))  # (B, C, T, H, W)
-        return self.out_act(x.transpose(1, 2))  # (B, T, C, H, W)
+        return self.bounded(self.out_act(x.transpose(1, 2)))  # (B, T, C, H, W)

@@ -139,7 +139,11 @@ def setup(
     frames, channels, height, width = dataset[0][0].shape  # (T, C, H, W)
     gcfg = config.model.generator
     out_frames = frames - gcfg.context_frames if gcfg.conditional else frames
-    g_module = build_generator(gcfg, channels, height, width, out_frames).to(device)
+    g_module = build_generator(gcfg, channels, height, width, out_frames)
+    g_module.set_lower(
+        data.transforms.normalized_lower()
+    )  # the data's support (before EMA copies G)
+    g_module = g_module.to(device)
     d_module = build_discriminator(
         config.model.discriminator, channels, height, width, out_frames
     ).to(device)

@@ -87,3 +87,37 @@ def test_all_nan_in_train(tmp_path):
 def test_log1p_rejects_values_below_minus_one():
     with pytest.raises(DataError, match="log1p needs > -1"):
         fit_transforms({"v": {"mean": 0, "std": 1, "min": -5, "max": 3}}, {"v": "log1p"})
+
+
+def test_a_non_negative_log1p_variable_is_bounded_below_at_zero():
+    stats = {"mean": 3.0, "std": 2.0, "min": 0.0, "max": 50.0, "log_mean": 1.0, "log_std": 0.5}
+    signed = {**stats, "min": -0.5}
+    t = fit_transforms(
+        {"pr": stats, "tas": stats, "flux": signed},
+        {"pr": "log1p", "tas": "standardize", "flux": "log1p"},
+    )
+    assert [v.lower for v in t.variables.values()] == [0.0, None, None]
+    # in normalized space the bound is where zero lands: (log1p(0) - 1) / 0.5
+    lower = t.normalized_lower()
+    assert lower[0].item() == pytest.approx(-2.0)
+    assert lower[1:].tolist() == [-np.inf, -np.inf]
+    # the inverse clips below the bound (no negative rainfall), and only there
+    z = np.array([-3.0, -2.0, 0.0], dtype=np.float32)
+    pr = t.variables["pr"]
+    np.testing.assert_allclose(pr.inverse(z), [0.0, 0.0, np.expm1(1.0)], rtol=1e-6)
+    assert torch.equal(pr.inverse(torch.from_numpy(z)), torch.from_numpy(pr.inverse(z)))
+    # the bound's normalized value (the generator clamps to it, in float32) is exactly zero,
+    # also where float32 rounding would give 6e-8 (NYC outflow's fit)
+    outflow = VariableTransform("log1p", 1.1689965910880806, 1.4064182948616466, 0.0)
+    at_bound = np.float32(outflow.normalized_lower())
+    assert outflow.inverse(np.array([at_bound]))[0] == 0
+    assert outflow.inverse(torch.tensor([at_bound])).item() == 0
+    np.testing.assert_allclose(t.variables["tas"].inverse(z), [-3.0, -1.0, 3.0])
+
+
+def test_transforms_json_keeps_the_bound_and_reads_files_without_it(tmp_path):
+    t = Transforms({"pr": VariableTransform("log1p", 0.5, 2.0, 0.0)})
+    t.save(tmp_path / "transforms.json")
+    assert Transforms.load(tmp_path / "transforms.json") == t
+    older = {"variables": {"pr": {"kind": "log1p", "offset": 0.5, "scale": 2.0}}}
+    assert Transforms.from_dict(older).variables["pr"].lower is None

@@ -5,7 +5,7 @@ from scipy import stats
 from stgan.errors import StganError
 from stgan.models import GeneratorConfig, build_generator
 from stgan.training.health import batch_diversity
-from tests.models.conftest import T
+from tests.models.conftest import TINY_G, T
 
 NAMES = ["convgru", "convlstm", "conv3d"]
 
@@ -124,3 +124,27 @@ def test_an_unconditional_recurrent_generator_starts_from_a_state_of_z(make_g):
     # only the initial state can tell the two samples apart
     assert not torch.allclose(first[0], first[1])
     torch.testing.assert_close(g(z[[0, 0]], noise)[:, 0], first[[0, 0]])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_lower_bound_bounds_its_channel_exactly_and_travels_with_the_weights(name):
+    cfg = GeneratorConfig(**{**TINY_G, "name": name})
+    g = build_generator(cfg, 2, 8, 8, T)
+    g.set_lower(torch.tensor([0.0, -float("inf")]))
+    x = g.sample(4, generator=torch.Generator().manual_seed(0))
+    bounded, free = x[:, :, 0], x[:, :, 1]
+    assert bounded.min() == 0 and (bounded == 0).float().mean() > 0.1  # a point mass at 0
+    assert free.min() < 0
+    # gradients flow through the cells above the bound and not from those clamped to it
+    z, noise = g.latents(4, generator=torch.Generator().manual_seed(0))
+    z.requires_grad_(True)
+    out = g(z, noise)
+    above = (out[:, :, 0] > 0).float()
+    grad = torch.autograd.grad(out[:, :, 0], z, above, retain_graph=True)
+    assert grad[0].abs().sum() > 0
+    grad = torch.autograd.grad(out[:, :, 0], z, 1 - above)
+    assert grad[0].abs().sum() == 0
+    # the bound is part of the state dict, so a loaded checkpoint keeps it
+    fresh = build_generator(cfg, 2, 8, 8, T)
+    fresh.load_state_dict(g.state_dict())
+    assert fresh.has_lower.tolist() == [True, False] and fresh.lower[0] == 0

@@ -1,11 +1,14 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+import xarray as xr
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from stgan.errors import CheckpointError
+from stgan.sampling import generate
 from stgan.training.checkpoint import load_checkpoint
 from stgan.training.config import load_pipeline
 from stgan.training.loop import train
@@ -193,3 +196,22 @@ def test_torchrun_two_gloo_processes(pipeline, tmp_path):
     events = EventAccumulator(str(logdir)).Reload()
     assert len(list(logdir.glob("events.out.tfevents.*"))) == 1  # only rank 0 writes
     assert [e.step for e in events.Scalars("Loss/D")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_non_negative_log1p_variable_is_generated_with_exact_zeros(tmp_path):
+    pr = {"transform": "log1p"}
+    pipeline = tiny_pipeline(tmp_path, data={"variables": {"tas": {}, "pr": pr}})
+    with xr.open_dataset(tmp_path / "data.nc") as ds:
+        ds = ds.load()
+    ds["pr"] = 3 * np.maximum(ds["pr"] - ds["pr"].mean(), 0)  # dry about half the time
+    ds.to_netcdf(tmp_path / "data.nc")
+    config = load_pipeline(pipeline)
+    train(config, tmp_path / "run", device="cpu")
+    state = final_state(tmp_path / "run")
+    bounded = dict(zip(state["grid"]["variables"], state["EMA"]["has_lower"].tolist()))
+    assert bounded == {"tas": False, "pr": True}
+    synthetic = generate(tmp_path / "run", 8, seed=0, progress=False)
+    pr, tas = synthetic["pr"].values, synthetic["tas"].values
+    assert np.nanmin(pr) == 0 and (pr == 0).mean() > 0.05  # a point mass at zero, no rain < 0
+    # tas has no bound: generated below the training data's smallest anomaly as well
+    assert np.nanmin(tas) < np.nanmean(tas) - 1
