@@ -221,8 +221,7 @@ def _untrained(
     g = trained.generator
     torch.manual_seed(config.train.seed)
     fresh = build_generator(config.model.generator, g.channels, g.height, g.width, g.frames)
-    fresh.lower.copy_(g.lower)  # the same output bounds as the trained one
-    fresh.has_lower.copy_(g.has_lower)
+    fresh.set_lower(trained.transforms.normalized_lower())  # the bounds training sets
     untrained = dataclasses.replace(trained, generator=fresh.to(device).eval())
     values = sample(untrained, n, g.frames, seed, None, 16, False)  # (N, T, C, H, W)
     return {v: values[:, :, c] for c, v in enumerate(trained.grid["variables"])}

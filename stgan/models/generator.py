@@ -124,8 +124,9 @@ class Generator(nn.Module):
     @torch.no_grad()
     def set_lower(self, lower: torch.Tensor) -> None:
         """(C,) lower bounds in normalized space (``Transforms.normalized_lower``), -inf for none."""
-        self.has_lower.copy_(torch.isfinite(lower))
-        self.lower.copy_(torch.where(self.has_lower.cpu(), lower, 0.0))
+        bounded = torch.isfinite(lower)
+        self.has_lower.copy_(bounded)
+        self.lower.copy_(torch.where(bounded, lower, 0.0))
 
     def bounded(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) output clamped to ``lower`` where a channel has one: zero is

@@ -140,9 +140,8 @@ def setup(
     gcfg = config.model.generator
     out_frames = frames - gcfg.context_frames if gcfg.conditional else frames
     g_module = build_generator(gcfg, channels, height, width, out_frames)
-    g_module.set_lower(
-        data.transforms.normalized_lower()
-    )  # the data's support (before EMA copies G)
+    # the data's support (no negative counts), set before EMA copies G
+    g_module.set_lower(data.transforms.normalized_lower())
     g_module = g_module.to(device)
     d_module = build_discriminator(
         config.model.discriminator, channels, height, width, out_frames
