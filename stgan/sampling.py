@@ -289,12 +289,19 @@ def _generator(config: PipelineConfig, grid: dict, weights: dict, path: Path) ->
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
         raise CheckpointError(
             f"{path}: its EMA weights do not fit the generator its config describes "
-            f"({first}); the checkpoint is from an incompatible stgan or config"
+            f"({_mismatch(exc)}); the checkpoint is from an incompatible stgan or config"
         ) from None
     return generator.eval().requires_grad_(False)
+
+
+def _mismatch(exc: RuntimeError, limit: int = 300) -> str:
+    """``load_state_dict``'s reasons on one line: the keys missing, unexpected or resized
+    (its first line, "Error(s) in loading state_dict", names none)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    detail = " ".join(lines[1:]) or lines[0]
+    return detail if len(detail) <= limit else detail[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------
