@@ -86,11 +86,18 @@ def _load_error(path: Path, err: Exception) -> CheckpointError:
             "stgan refuses to load (weights_only=True); only tensors and plain containers "
             "are allowed"
         )
-    first = message.strip().splitlines()[0][:120] if message.strip() else ""
+    sentence = _first_sentence(message)
+    cause = f"{type(err).__name__}: {sentence}" if sentence else type(err).__name__
     return CheckpointError(
-        f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {first}); "
-        "delete it or pick another checkpoint"
+        f"checkpoint {path} is corrupt or truncated ({cause}); delete it or pick another checkpoint"
     )
+
+
+def _first_sentence(message: str) -> str:
+    """The first sentence of ``message``: torch.load goes on with advice on its
+    ``weights_only`` default and miniz internals, which a damaged file does not need."""
+    lines = message.strip().splitlines()
+    return lines[0].split(". ", 1)[0].rstrip(".") if lines else ""
 
 
 def load_checkpoint(path: Path) -> dict:
