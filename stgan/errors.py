@@ -23,3 +23,11 @@ class CheckpointError(StganError):
 
 class TrainingStopped(StganError):
     """A health check whose action is ``stop`` fired, or rollbacks ran out."""
+
+
+def reason(exc: BaseException) -> str:
+    """``exc`` as one clause for a one-line error: its message's first sentence, or its
+    type's name when it has none. Libraries go on with advice or internals that a user's
+    bad file does not need (torch.load's ``weights_only`` default, miniz, SQLAlchemy links)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].split(". ", 1)[0].rstrip(".") if lines else type(exc).__name__

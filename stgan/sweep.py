@@ -35,7 +35,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from stgan.atomic import write_text_atomic
-from stgan.errors import SpecError, StganError, TrainingStopped
+from stgan.errors import SpecError, StganError, TrainingStopped, reason
 from stgan.training.config import PipelineConfig, apply_overrides, load_pipeline
 
 Sampler = Literal["tpe", "grid"]
@@ -409,11 +409,11 @@ def open_study(settings: SweepSettings, base: PipelineConfig) -> optuna.Study:
                 url, heartbeat_interval=settings.heartbeat, heartbeat_stale_trial_callback=retry
             )
         except Exception as exc:  # SQLAlchemy's URL, driver and connection errors
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cause = reason(exc)
             password = _password(url)
-            reason = reason.replace(password, "***") if password else reason
+            cause = cause.replace(password, "***") if password else cause
             raise StganError(
-                f"--storage {_hide_password(url)}: cannot open ({reason}); "
+                f"--storage {_hide_password(url)}: cannot open ({cause}); "
                 "give an SQLAlchemy URL such as sqlite:///sweep.db or postgresql://host/db"
             ) from None
     study = optuna.create_study(

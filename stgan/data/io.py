@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from stgan.data.spec import DataSpec
-from stgan.errors import DataError, SpecError
+from stgan.errors import DataError, SpecError, reason
 
 TIME_NAMES = ("time", "t", "valid_time", "date", "datetime")
 Y_NAMES = ("lat", "latitude", "y", "rlat", "nav_lat", "south_north", "grid_latitude")
@@ -82,9 +82,8 @@ def open_file(path: Path, chunks: dict | None = None) -> xr.Dataset:
     try:
         return xr.open_dataset(path, engine="netcdf4", chunks=chunks, cache=False)
     except (OSError, ValueError, RuntimeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
-            f"{path}: cannot be read as NetCDF ({reason}); check the file is not corrupt"
+            f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
         ) from None
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from stgan.atomic import atomic_path
-from stgan.errors import CheckpointError
+from stgan.errors import CheckpointError, reason
 
 _NAME = re.compile(r"ckpt_(\d+)\.pt")
 _GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
@@ -86,18 +86,10 @@ def _load_error(path: Path, err: Exception) -> CheckpointError:
             "stgan refuses to load (weights_only=True); only tensors and plain containers "
             "are allowed"
         )
-    sentence = _first_sentence(message)
-    cause = f"{type(err).__name__}: {sentence}" if sentence else type(err).__name__
+    cause = f"{type(err).__name__}: {reason(err)}" if message.strip() else type(err).__name__
     return CheckpointError(
         f"checkpoint {path} is corrupt or truncated ({cause}); delete it or pick another checkpoint"
     )
-
-
-def _first_sentence(message: str) -> str:
-    """The first sentence of ``message``: torch.load goes on with advice on its
-    ``weights_only`` default and miniz internals, which a damaged file does not need."""
-    lines = message.strip().splitlines()
-    return lines[0].split(". ", 1)[0].rstrip(".") if lines else ""
 
 
 def load_checkpoint(path: Path) -> dict:
