@@ -3,8 +3,9 @@
 - ``ar1``: an AR(1) process fitted per cell on the training series: keeps each cell's
   mean, variance and lag-1 autocorrelation, but cells are independent, so the spatial
   spectrum is white.
-- ``train_windows``: real training windows drawn at random: keeps everything a single
-  window has, but cannot make anything new (its scores show what memorizing would give).
+
+Real training windows (what memorizing would give) are the report's floor
+(``stgan.comparison``), not a baseline.
 """
 
 from __future__ import annotations
@@ -43,15 +44,6 @@ def ar1_sample(fit: dict[str, np.ndarray], num: int, length: int, seed: int = 0)
             state = phi * state + innovation * rng.standard_normal(shape)
         out[:, t] = mean + std * state
     return out
-
-
-def train_windows(
-    series: xr.DataArray, time_dim: str, num: int, length: int, seed: int = 0
-) -> np.ndarray:
-    """``(num, length, y, x)`` windows of a (time, y, x) series at random starts."""
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, series.sizes[time_dim] - length + 1, size=num)
-    return np.stack([series.isel({time_dim: slice(s, s + length)}).values for s in np.sort(starts)])
 
 
 def _compute(*arrays):

@@ -26,8 +26,6 @@ import xarray as xr
 
 from stgan.training.config import PipelineConfig
 
-BASELINE_ROWS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "coverage")
-
 
 @dataclasses.dataclass(frozen=True)
 class Paths:
@@ -136,132 +134,88 @@ def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> d
 def compare(
     config: PipelineConfig, paths: Paths, device: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The report (GAN against the real split, floor, baselines) and its figures."""
-    from stgan.data.io import open_source
-    from stgan.data.windows import build_layout
-    from stgan.figures import evaluation_figures, y_descends
-    from stgan.metrics.inputs import layout_arrays
-    from stgan.metrics.report import evaluate_arrays
+    """The report (GAN against the real split, floor, score, baselines) and its figures."""
     from stgan.sampling import load_trained
     from stgan.training.distributed import resolve_device
 
     torch_device = resolve_device(device)
     trained = load_trained(paths.root, torch_device)
+    comparison, train_ds, time = report_comparison(config, trained, torch_device)
+    synthetic_ds = xr.open_dataset(paths.synthetic)
+    try:
+        synthetic = {v: synthetic_ds[v].values for v in config.spec.variable_names}
+    finally:
+        synthetic_ds.close()
+    report = comparison.report(synthetic)
+    report["baselines"] = {
+        name: _baseline_entry(comparison.report(fake))
+        for name, fake in baselines(config, trained, comparison, train_ds, time).items()
+    }
+    return report, comparison.figures(report, synthetic)
+
+
+def _baseline_entry(report: dict[str, Any]) -> dict[str, Any]:
+    return {"variables": report["variables"], "score": report["score"]}
+
+
+def report_comparison(config: PipelineConfig, trained, device: torch.device):
+    """The comparison of ``report.split`` on the trained grid; the train split (for the
+    AR(1) fit) and the name of its time dim."""
+    from stgan.comparison import Crop, split_comparison, split_dataset
+    from stgan.data.io import open_source
+    from stgan.data.windows import build_layout
+
     source = open_source(config.spec)
     layout = build_layout(source.time, config.spec.split, config.spec.window)
-    split = config.report.split
-    real_ds = _split(source, layout.splits[split], trained.grid, split)
-    train_ds = _split(source, layout.splits["train"], trained.grid, "train")
-    time = source.dims.time
-    windows = _split_windows(
-        real_ds,
-        time,
-        layout.windows[split] - layout.splits[split][0],
-        config.spec.window.length - trained.generator.frames,
-        trained.generator.frames,
+    crop = Crop.of_grid(trained.grid)
+    gcfg = config.model.generator
+    comparison = split_comparison(
+        source,
+        layout,
+        config.report.split,
         config.report.samples,
+        trained.frames,
+        gcfg.context_frames if gcfg.conditional else 0,
+        crop,
+        criterion=config.eval.criterion,
+        lags=config.eval.lags,
+        seed=config.report.seed,
+        device=device,
     )
-    real, synthetic = (
-        {k: np.asarray(v) for k, v in arrays.items()}
-        for arrays in layout_arrays(
-            windows, xr.open_dataset(paths.synthetic), config.spec.variable_names
-        )
-    )
-    n, length = len(next(iter(real.values()))), next(iter(real.values())).shape[1]
-    floor = _train_windows(train_ds, time, list(real), n, length, config.report.seed)
-    report = evaluate_arrays(real, synthetic, device=torch_device, floor_real=floor)
-    report["baselines"] = {}
+    return comparison, split_dataset(source, layout, "train", crop), source.dims.time
+
+
+def baselines(config: PipelineConfig, trained, comparison, train_ds: xr.Dataset, time: str):
+    """``{name: {variable: (N, T, y, x)}}`` from the simple generators of stgan/baselines.py."""
+    from stgan import baselines as simple
+
+    n, seed = config.report.samples, config.report.seed
+    found = {}
     for name in config.report.baselines:
-        fake = baseline(name, config, trained, train_ds, time, real, torch_device)
-        report["baselines"][name] = {
-            "variables": evaluate_arrays(real, fake, device=torch_device)["variables"]
-        }
-    units = {v: str(real_ds[v].attrs.get("units", "")) for v in real}
-    figures = evaluation_figures(
-        report,
-        {v: a[:8] for v, a in real.items()},
-        {v: a[:8] for v, a in synthetic.items()},
-        units,
-        north_up=y_descends(real_ds[source.dims.y].values),
-    )
-    return report, figures
+        if name == "untrained":
+            found[name] = _untrained(config, trained, n, seed)
+        else:  # ar1
+            found[name] = {
+                v: simple.ar1_sample(simple.ar1_fit(train_ds[v], time), n, trained.frames, seed)
+                for v in comparison.real.arrays
+            }
+    return found
 
 
-def baseline(
-    name: str,
-    config: PipelineConfig,
-    trained,
-    train_ds: xr.Dataset,
-    time: str,
-    real: dict[str, np.ndarray],
-    device: torch.device,
-) -> dict[str, np.ndarray]:
-    """``{variable: (N, T, y, x)}`` from a simple generator (stgan/baselines.py)."""
-    from stgan import baselines
-
-    n, length = config.report.samples, next(iter(real.values())).shape[1]
-    seed = config.report.seed
-    if name == "untrained":
-        return _untrained(config, trained, n, seed, device)
-    if name == "ar1":
-        return {
-            v: baselines.ar1_sample(baselines.ar1_fit(train_ds[v], time), n, length, seed)
-            for v in real
-        }
-    return _train_windows(train_ds, time, list(real), n, length, seed)
-
-
-def _untrained(
-    config: PipelineConfig, trained, n: int, seed: int, device: torch.device
-) -> dict[str, np.ndarray]:
+def _untrained(config: PipelineConfig, trained, n: int, seed: int) -> dict[str, np.ndarray]:
     """The same generator at its initial weights, through the same sampling path."""
+    from stgan.comparison import as_variables
     from stgan.models import build_generator
     from stgan.sampling import sample
 
     g = trained.generator
+    device = next(g.parameters()).device
     torch.manual_seed(config.train.seed)
     fresh = build_generator(config.model.generator, g.channels, g.height, g.width, g.frames)
     fresh.set_lower(trained.transforms.normalized_lower())  # the bounds training sets
     untrained = dataclasses.replace(trained, generator=fresh.to(device).eval())
     values = sample(untrained, n, g.frames, seed, None, 16, False)  # (N, T, C, H, W)
-    return {v: values[:, :, c] for c, v in enumerate(trained.grid["variables"])}
-
-
-def _split(source, steps: tuple[int, int], grid: dict, name: str) -> xr.Dataset:
-    """The split's steps in physical units, on the trained grid (a patch-trained model's
-    centre window)."""
-    from stgan.data.cf import select_grid
-
-    ds = source.to_dask().isel({source.dims.time: slice(*steps)})
-    return select_grid(ds, grid, f"the {name} split")
-
-
-def _split_windows(
-    ds: xr.Dataset, time: str, starts: np.ndarray, offset: int, length: int, count: int
-) -> xr.Dataset:
-    """The split's windows as training draws them (the spec's length and stride), spread
-    evenly up to ``count``, along a ``sample`` dimension: the last ``length`` steps of each
-    window, after the ``offset`` context steps of a conditional generator.
-
-    The same windows as in-training evaluation takes from its split, so the GAN is compared
-    with every phase of the windows it learned (a daily cycle starts anywhere in a window),
-    not only with the phases that non-overlapping windows happen to start at.
-    """
-    from stgan.data.windows import spread_evenly
-
-    picks = starts[spread_evenly(len(starts), count)]
-    steps = xr.DataArray(picks[:, None] + offset + np.arange(length), dims=("sample", "step"))
-    windows = ds.isel({time: steps})  # time coordinates become (sample, step)
-    along_steps = [name for name, coord in windows.coords.items() if "step" in coord.dims]
-    return windows.drop_vars(along_steps).rename({"step": time})
-
-
-def _train_windows(
-    ds: xr.Dataset, time: str, variables: list[str], n: int, length: int, seed: int
-) -> dict[str, np.ndarray]:
-    from stgan.baselines import train_windows
-
-    return {v: train_windows(ds[v], time, n, length, seed) for v in variables}
+    return as_variables(values, list(trained.grid["variables"]))
 
 
 def _fresh(output: Path, source: Path) -> bool:
@@ -284,7 +238,7 @@ def print_report(report: dict[str, Any], paths: Paths, echo) -> None:
 def comparison_table(report: dict[str, Any]) -> str:
     """Per variable: the GAN, the floor (real vs real) and each baseline, lower is better
     (coverage: higher is better)."""
-    from stgan.metrics.report import headline
+    from stgan.metrics.registry import SHOWN, headline
 
     lines = []
     for variable in report["variables"]:
@@ -292,10 +246,10 @@ def comparison_table(report: dict[str, Any]) -> str:
         if "floor" in report:
             rows.append(("floor (real vs real)", report["floor"]))
         rows += [(name, entry["variables"]) for name, entry in report.get("baselines", {}).items()]
-        table = [[variable, *BASELINE_ROWS]]
+        table = [[variable, *SHOWN]]
         for label, variables in rows:
             values = headline(variables[variable])
-            table.append([label] + [_fmt(values.get(m)) for m in BASELINE_ROWS])
+            table.append([label] + [_fmt(values.get(m)) for m in SHOWN])
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in table]
         lines.append("")

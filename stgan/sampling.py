@@ -397,20 +397,53 @@ def sample(
     progress: bool,
 ) -> np.ndarray:
     """``num`` sequences in physical units, float32 ``(N, T, C, H, W)``, static mask NaN."""
-    g = trained.generator
-    device = next(g.parameters()).device
-    height, width = cf.grid_shape(trained.grid)
-    out = np.empty((num, frames, len(trained.grid["variables"]), height, width), np.float32)
-    starts = range(0, num, batch_size)
-    with torch.no_grad():
-        for start in tqdm(starts, desc="generate", unit="batch", disable=not progress):
-            stop = min(start + batch_size, num)
-            z, noise = draw_latents(g, frames, [sample_seed(seed, i) for i in range(start, stop)])
-            past = None if context is None else context.expand(stop - start, -1, -1, -1, -1)
-            x = g(z.to(device), noise.to(device), None if past is None else past.to(device))
-            out[start:stop] = trained.transforms.inverse(x.float().cpu(), channel_axis=2).numpy()
+    out = sample_sequences(
+        trained.generator, trained.transforms, num, frames, seed, context, batch_size, progress
+    )
     out[:, :, cf.static_mask(trained.grid)] = np.nan
     return out
+
+
+@torch.no_grad()
+def sample_sequences(
+    g: Generator,
+    transforms: Transforms,
+    num: int,
+    frames: int,
+    seed: int,
+    context: torch.Tensor | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> np.ndarray:
+    """The one way stgan samples a generator for people and for scoring.
+
+    Sample ``i`` draws its latents from seed ``(seed, i)`` on the CPU, so the output does not
+    depend on ``batch_size`` or the device (up to float rounding). ``context``: normalized
+    ``(1 or num, T_in, C, H, W)`` past frames of a conditional generator. Returns float32
+    ``(num, frames, C, H, W)`` in physical units.
+    """
+    device = next(g.parameters()).device
+    out = None
+    for start in tqdm(
+        range(0, num, batch_size), desc="generate", unit="batch", disable=not progress
+    ):
+        stop = min(start + batch_size, num)
+        z, noise = draw_latents(g, frames, [sample_seed(seed, i) for i in range(start, stop)])
+        past = None if context is None else _context_rows(context, start, stop).to(device)
+        x = g(z.to(device), noise.to(device), past)  # (B, T, C, H, W), normalized
+        physical = transforms.inverse(x.float().cpu(), channel_axis=2).numpy()
+        if out is None:
+            out = np.empty((num, *physical.shape[1:]), np.float32)
+        out[start:stop] = physical
+    return out
+
+
+def _context_rows(context: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """The past of samples ``start .. stop``: one context for all, or sample ``i`` gets
+    context ``i % len(context)``."""
+    if len(context) == 1:
+        return context.expand(stop - start, -1, -1, -1, -1)
+    return context[torch.arange(start, stop) % len(context)]
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -419,17 +452,10 @@ def sample_seed(seed: int, index: int) -> int:
 
 
 def draw_latents(g: Generator, frames: int, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """z ``(B, latent_dim)`` and noise ``(B, steps, noise_channels, h, w)``, one seed per sample.
-
-    Drawn on the CPU, so a seed gives the same latents on every device.
-    """
-    steps = g.noise_steps(frames)
-    zs, noises = [], []
-    for seed in seeds:
-        rng = torch.Generator().manual_seed(seed)
-        zs.append(torch.randn(g.cfg.latent_dim, generator=rng))
-        noises.append(torch.randn(steps, g.cfg.noise_channels, *g.low_hw, generator=rng))
-    return torch.stack(zs), torch.stack(noises)
+    """``Generator.latents`` for one sample per seed, drawn on the CPU (so a seed gives the
+    same latents on every device): z ``(B, latent_dim)``, noise ``(B, steps, ...)``."""
+    drawn = [g.latents(1, frames, torch.Generator().manual_seed(s), device="cpu") for s in seeds]
+    return torch.cat([z for z, _ in drawn]), torch.cat([noise for _, noise in drawn])
 
 
 def build_dataset(

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from statsmodels.tsa.stattools import acf
 
-from stgan.baselines import ar1_fit, ar1_sample, train_windows
+from stgan.baselines import ar1_fit, ar1_sample
 
 
 def _ar1_series(phi=0.7, n=4000, seed=0):
@@ -40,13 +40,3 @@ def test_ar1_samples_have_the_fitted_moments_and_autocorrelation():
     lag1 = np.mean([acf(s[:, 0, 0], nlags=1)[1] for s in samples])
     assert lag1 == pytest.approx(0.8, abs=0.03)
     assert np.array_equal(ar1_sample(fit, 3, 5, seed=7), ar1_sample(fit, 3, 5, seed=7))
-
-
-def test_train_windows_are_real_contiguous_windows():
-    series = _ar1_series(n=50).compute()
-    windows = train_windows(series, "time", num=4, length=6, seed=2)
-    assert windows.shape == (4, 6, 3, 4)
-    values = series.values
-    for w in windows:
-        start = int(np.flatnonzero(np.isclose(values[:, 1, 1], w[0, 1, 1]))[0])
-        np.testing.assert_array_equal(w, values[start : start + 6])

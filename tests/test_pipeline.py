@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import xarray as xr
 
-from stgan.pipeline import _split_windows
 from tests.conftest import make_dataset, run_cli, tiny_pipeline
 
 
@@ -17,7 +15,7 @@ def pipeline_with_test_split(tmp_path):
     path = tiny_pipeline(
         tmp_path,
         train={"steps": 2, "log_every": 1, "ckpt_every": 2},
-        report={"samples": 8, "baselines": ["untrained", "ar1", "train_windows"]},
+        report={"samples": 8, "baselines": ["untrained", "ar1"]},
     )
     raw = path.read_text().replace("- 0.7\n    - 0.3\n    - 0.0", "- 0.5\n    - 0.2\n    - 0.3")
     path.write_text(raw)
@@ -37,7 +35,7 @@ def test_run_goes_to_a_report_and_skips_finished_stages(pipeline_with_test_split
     report = json.loads((logdir / "report.json").read_text())
     assert set(report["variables"]) == {"tas", "pr"}
     assert set(report["floor"]) == {"tas", "pr"}
-    assert set(report["baselines"]) == {"untrained", "ar1", "train_windows"}
+    assert set(report["baselines"]) == {"untrained", "ar1"}
     for entry in report["baselines"].values():
         assert {"acf", "psd", "wasserstein1", "c2st", "coverage"} <= set(entry["variables"]["tas"])
     # the 30 % test split (36 steps) has more windows at the spec's stride than 8 samples
@@ -63,21 +61,3 @@ def test_run_reports_a_bad_config_in_one_line(pipeline_with_test_split, tmp_path
     result = run_cli("run", str(pipeline_with_test_split), "--set", "report.samples=1")
     assert result.returncode == 2
     assert result.stderr.startswith("stgan: error:") and len(result.stderr.splitlines()) == 1
-
-
-def test_the_report_compares_the_split_windows_at_the_specs_stride():
-    steps = np.arange(40.0)
-    ds = xr.Dataset(
-        {"tas": (("time", "y", "x"), np.broadcast_to(steps[:, None, None], (40, 2, 3)))},
-        coords={"time": np.arange(40), "y": [0, 1], "x": [0, 1, 2]},
-    )
-    starts = np.arange(0, 40 - 6 + 1, 2)  # 18 windows of 6 steps, stride 2
-    windows = _split_windows(ds, "time", starts, offset=2, length=4, count=5)
-    assert windows["tas"].dims == ("sample", "time", "y", "x")
-    assert "time" not in windows.coords and list(windows["x"].values) == [0, 1, 2]
-    # five windows spread evenly over the 18, each the 4 steps after 2 context steps
-    picked = starts[[0, 4, 8, 13, 17]]
-    np.testing.assert_array_equal(
-        windows["tas"].values[:, :, 1, 2], picked[:, None] + 2 + np.arange(4)
-    )
-    assert _split_windows(ds, "time", starts, 0, 6, 100).sizes["sample"] == 18

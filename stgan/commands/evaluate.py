@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stgan.commands import options
+from stgan.errors import StganError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +37,18 @@ def add_parser(subparsers) -> None:
         "into windows of the other file's sequence length. Writes the report as JSON, "
         "prints a summary table, and optionally logs to TensorBoard and writes figures.",
     )
-    parser.add_argument("--real", required=True, type=Path, help="real data, NetCDF")
+    parser.add_argument(
+        "--real",
+        required=True,
+        type=Path,
+        help="real data: NetCDF, or a data spec / pipeline YAML whose --split is compared "
+        "(windows as in training and stgan run, with the floor and the selection score)",
+    )
+    parser.add_argument(
+        "--split",
+        help="with a YAML --real: the split compared (default the pipeline's "
+        "report.split, else test)",
+    )
     parser.add_argument("--synthetic", required=True, type=Path, help="synthetic data, NetCDF")
     parser.add_argument(
         "--variables", type=_names, help="comma-separated variables (default: all gridded ones)"
@@ -53,14 +65,34 @@ def run(args: argparse.Namespace) -> int:
     from stgan.metrics.summary import format_report
 
     _check_options(args.lags, args.out)
-    report, nan_notes, figures = evaluate_files(
-        args.real,
-        args.synthetic,
-        variables=args.variables,
-        lags=args.lags,
-        device=args.device,
-        with_figures=bool(args.logdir or args.figures),
-    )
+    with_figures = bool(args.logdir or args.figures)
+    if args.real.suffix in (".yaml", ".yml"):
+        from stgan.commands.evaluate_split import evaluate_split
+        from stgan.training.distributed import resolve_device
+
+        _check_split_options(args)
+        report, figures = evaluate_split(
+            args.real,
+            args.synthetic,
+            args.split,
+            args.lags,
+            resolve_device(args.device),
+            with_figures,
+        )
+        nan_notes = {}
+    else:
+        if args.split:
+            raise StganError(
+                f"--split {args.split}: only with a data spec or pipeline YAML as --real"
+            )
+        report, nan_notes, figures = evaluate_files(
+            args.real,
+            args.synthetic,
+            variables=args.variables,
+            lags=args.lags,
+            device=args.device,
+            with_figures=with_figures,
+        )
     written = [_write_report(args.out, report)]
     if args.figures:
         written.append(_write_figures(args.figures, figures))
@@ -136,9 +168,14 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _check_options(lags: int | None, out: Path) -> None:
-    from stgan.errors import StganError
+def _check_split_options(args: argparse.Namespace) -> None:
+    if args.variables:
+        raise StganError(
+            "--variables: with a YAML --real the data spec's variables are compared; drop it"
+        )
 
+
+def _check_options(lags: int | None, out: Path) -> None:
     if lags is not None and lags < 1:
         raise StganError(f"--lags {lags}: must be >= 1")
     if not out.parent.is_dir():

@@ -322,7 +322,7 @@ def select_grid(ds: xr.Dataset, grid: dict, where: str) -> xr.Dataset:
     cut = {}
     for axis in ("y", "x"):
         dim = names[axis]
-        found = _locate(ds[dim].values, coords[dim].values)
+        found = locate(ds[dim].values, coords[dim].values)
         if found is None:
             raise DataError(
                 f"{where}: its grid ({_describe(ds, names)}) differs from the training grid "
@@ -332,7 +332,7 @@ def select_grid(ds: xr.Dataset, grid: dict, where: str) -> xr.Dataset:
     return ds.isel(cut)
 
 
-def _locate(values: np.ndarray, wanted: np.ndarray) -> slice | None:
+def locate(values: np.ndarray, wanted: np.ndarray) -> slice | None:
     """The slice of ``values`` equal (to float precision) to ``wanted``, or None."""
     values, wanted = np.asarray(values, dtype=float), np.asarray(wanted, dtype=float)
     for start in np.flatnonzero(np.isclose(values, wanted[0], rtol=1e-6, atol=1e-9)):

@@ -10,7 +10,7 @@ from stgan.metrics.distribution import Marginal, energy, ks, quantiles, wasserst
 from stgan.metrics.diversity import Sequences, c2st, mmd2
 from stgan.metrics.inputs import dataset_arrays, to_samples
 from stgan.metrics.prdc import prdc
-from stgan.metrics.registry import METRICS, get_metric
+from stgan.metrics.registry import METRICS, headline, selection_score
 from stgan.metrics.report import evaluate, evaluate_arrays
 from stgan.metrics.spectra import PSD, lsd_db, power_spectra_sum, radial_average
 
@@ -29,7 +29,7 @@ __all__ = [
     "energy",
     "evaluate",
     "evaluate_arrays",
-    "get_metric",
+    "headline",
     "ks",
     "lsd_db",
     "mmd2",
@@ -37,6 +37,7 @@ __all__ = [
     "prdc",
     "quantiles",
     "radial_average",
+    "selection_score",
     "to_samples",
     "wasserstein1",
 ]

@@ -26,18 +26,6 @@ Device = torch.device | str | None
 # Each side keeps at most this many values of flattened samples for mmd2, c2st and prdc
 # (64 MB in float32), so memory stays bounded for large grids and long sequences.
 SAMPLE_VALUES_BUDGET = 2**24
-# The headline number of each metric, one scalar per variable: name -> keys into its entry
-HEADLINE: dict[str, tuple[str, ...]] = {
-    "acf_error": ("acf", "error"),
-    "lsd_db": ("psd", "lsd_db"),
-    **{
-        name: (name,)
-        for name in (
-            "wasserstein1", "ks", "energy", "mmd2", "c2st",
-            "precision", "recall", "density", "coverage",
-        )
-    },
-}  # fmt: skip
 # The progress bar shows only once an evaluation has run this long: long inputs.
 PROGRESS_DELAY_S = 2.0
 
@@ -138,17 +126,6 @@ def sample_cap(arrays: Mapping[str, Array], budget: int = SAMPLE_VALUES_BUDGET) 
     """Samples per side kept for mmd2, c2st and prdc: ``budget`` values, 16 samples at least."""
     values = math.prod(next(iter(arrays.values())).shape[1:])  # T * y * x
     return max(16, min(MAX_SAMPLES, budget // max(1, values)))
-
-
-def headline(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``HEADLINE`` numbers of one variable's report entry, ``None`` where absent."""
-    found = {}
-    for name, path in HEADLINE.items():
-        value: Any = entry
-        for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        found[name] = value
-    return found
 
 
 def _finite(tree: Any) -> Any:

@@ -6,10 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from stgan.metrics.report import HEADLINE, headline
+from stgan.metrics.registry import METRICS, headline
 
-# column header -> headline name
-COLUMNS = {"acf.error" if name == "acf_error" else name: name for name in HEADLINE}
+# column header -> metric name
+COLUMNS = {"acf.error" if m.name == "acf_error" else m.name: m.name for m in METRICS}
 
 
 def format_report(report: Mapping[str, Any], nan_notes: Mapping[str, int] | None = None) -> str:
@@ -37,6 +37,8 @@ def format_report(report: Mapping[str, Any], nan_notes: Mapping[str, int] | None
     lines = _aligned(rows)
     lines.append(f"cross-correlation error  {_number(_cross_error(report))}")
     lines.append(f"samples  real {report['n_real']}  synthetic {report['n_synthetic']}")
+    if "score" in report:
+        lines.append(f"score  {_number(report['score'])}  (selection score: 1 is the floor, lower is better)")
     lines += [f"note: {note}" for note in notes(report, nan_notes)]
     return "\n".join(lines)
 

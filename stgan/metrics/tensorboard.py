@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stgan.metrics.report import headline
+from stgan.metrics.registry import CROSS_CORRELATION_TAG, SCORE_TAG, headline
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -19,10 +19,11 @@ FLOOR_PREFIX = "Floor"
 def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[str, float]:
     """The report's headline numbers as flat TensorBoard tags.
 
-    ``<prefix>/<var>/<metric>`` for each metric of ``report.HEADLINE`` (``acf_error``,
+    ``<prefix>/<var>/<metric>`` for each metric of the registry (``acf_error``,
     ``lsd_db``, ``wasserstein1``, ``ks``, ...), ``<prefix>/cross_correlation/error`` (the
-    mean absolute difference of the correlation matrices) and, when the report has a
-    floor, ``Floor/<var>/<metric>``. Missing, ``None`` and non-finite values are left out.
+    mean absolute difference of the correlation matrices), ``<prefix>/score`` (the
+    selection score) when the report has one and, when the report has a floor,
+    ``Floor/<var>/<metric>``. Missing, ``None`` and non-finite values are left out.
     """
     tags = {
         f"{group}/{variable}/{name}": value
@@ -30,7 +31,9 @@ def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[s
         for variable, entry in (entries or {}).items()
         for name, value in headline(entry).items()
     }
-    tags[f"{prefix}/cross_correlation/error"] = report["cross_correlation"].get("mean_abs_diff")
+    tags[f"{prefix}/{CROSS_CORRELATION_TAG}"] = report["cross_correlation"].get("mean_abs_diff")
+    if "score" in report:
+        tags[f"{prefix}/{SCORE_TAG}"] = report["score"]
     return {
         tag: float(value)
         for tag, value in tags.items()

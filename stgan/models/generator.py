@@ -98,13 +98,18 @@ class Generator(nn.Module):
         return frames
 
     def latents(
-        self, batch: int, frames: int | None = None, generator: torch.Generator | None = None
+        self,
+        batch: int,
+        frames: int | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``z`` (B, latent_dim) and noise (B, steps, noise_channels, h, w).
 
-        ``generator`` must live on the model's device; ``None`` uses the global RNG.
+        On ``device`` (default the model's), where ``generator`` must live; ``None`` uses
+        the global RNG.
         """
-        device = next(self.parameters()).device
+        device = device or next(self.parameters()).device
         steps = self.noise_steps(frames or self.frames)
         z = torch.randn(batch, self.cfg.latent_dim, generator=generator, device=device)
         noise_shape = (batch, steps, self.cfg.noise_channels, *self.low_hw)

@@ -16,6 +16,7 @@ import yaml
 from stgan.config import build, load_yaml, to_dict
 from stgan.data.spec import DataSpec, load_spec, spec_from_dict
 from stgan.errors import SpecError
+from stgan.metrics.registry import DEFAULT_CRITERION, MIN_SAMPLES, check_criterion
 from stgan.models.config import DiscriminatorConfig, GeneratorConfig
 from stgan.training.health import HealthConfig
 
@@ -112,18 +113,6 @@ class TrainConfig:
             raise SpecError(f"{where}.num_workers: {self.num_workers} must be >= 0")
 
 
-MIN_EVAL_SAMPLES = 6  # c2st: 5 folds; precision/recall: k = 5 neighbours
-
-# Metrics the selection criterion may use (report_scalars names, per variable).
-CRITERION_METRICS = (
-    "acf_error",
-    "lsd_db",
-    "wasserstein1",
-    "ks",
-    "energy",
-    "mmd2",
-    "c2st",
-)
 
 
 @dataclass(frozen=True)
@@ -135,20 +124,16 @@ class EvalConfig:
     split: str = "val"  # the real split compared against
     lags: int | None = None  # acf lags (default min(T - 1, 10))
     figures: bool = True  # log ACF/PSD/histogram/frames/Hovmoeller figures
-    # best.pt minimizes the mean of these, each divided by its value at the first evaluation
-    criterion: tuple[str, ...] = ("acf_error", "lsd_db", "wasserstein1")
+    # best.pt minimizes the selection score of these (stgan.metrics.registry)
+    criterion: tuple[str, ...] = DEFAULT_CRITERION
 
     def validate(self, where: str) -> None:
-        if self.every < 0 or self.samples < MIN_EVAL_SAMPLES:
+        if self.every < 0 or self.samples < MIN_SAMPLES:
             raise SpecError(
-                f"{where}: every must be >= 0 and samples >= {MIN_EVAL_SAMPLES} "
+                f"{where}: every must be >= 0 and samples >= {MIN_SAMPLES} "
                 "(c2st's 5 folds and the k=5 neighbours need them)"
             )
-        unknown = [m for m in self.criterion if m not in CRITERION_METRICS]
-        if unknown or not self.criterion:
-            raise SpecError(
-                f"{where}.criterion: unknown metric(s) {unknown}; choose from {', '.join(CRITERION_METRICS)}"
-            )
+        check_criterion(self.criterion, f"{where}.criterion")
 
 
 @dataclass(frozen=True)
@@ -158,12 +143,12 @@ class ReportConfig:
     samples: int = 64  # synthetic sequences generated (and real test windows compared)
     split: str = "test"  # the real split they are compared with
     # simple generators scored beside the GAN (stgan/baselines.py)
-    baselines: tuple[Literal["untrained", "ar1", "train_windows"], ...] = ("untrained", "ar1")
+    baselines: tuple[Literal["untrained", "ar1"], ...] = ("untrained", "ar1")
     seed: int = 0
 
     def validate(self, where: str) -> None:
-        if self.samples < MIN_EVAL_SAMPLES:
-            raise SpecError(f"{where}.samples: {self.samples} must be >= {MIN_EVAL_SAMPLES}")
+        if self.samples < MIN_SAMPLES:
+            raise SpecError(f"{where}.samples: {self.samples} must be >= {MIN_SAMPLES}")
 
 
 @dataclass(frozen=True)
@@ -181,6 +166,13 @@ class PipelineConfig:
     @property
     def spec(self) -> DataSpec:
         return self.data
+
+    @property
+    def output_frames(self) -> int:
+        """Frames the generator makes: the window less a conditional generator's context."""
+        gcfg = self.model.generator
+        length = self.spec.window.length
+        return length - gcfg.context_frames if gcfg.conditional else length
 
 
 # Keys that may change between a checkpoint and a resumed run.

@@ -172,11 +172,11 @@ def setup(
         logger=None,
         hparams=hparams,
     )
-    if dist.is_main and config.eval.every:
-        run.evaluator = Evaluator(config, data, device)
-    run.monitor = Monitor(config.health, config.loss.name) if config.health.enabled else None
     if dist.is_main:
         run.grid = describe_grid(data.source, config.spec.patch)  # one pass for the static mask
+    if dist.is_main and config.eval.every:
+        run.evaluator = Evaluator(config, data, device, run.grid)
+    run.monitor = Monitor(config.health, config.loss.name) if config.health.enabled else None
     if state:
         restore(run, state)
     else:

@@ -1,0 +1,198 @@
+"""One way to compare a generator with real data, for every stage that scores one.
+
+In-training evaluation (``stgan.training.evaluation``), ``stgan run``'s report
+(``stgan.pipeline``) and ``stgan evaluate --real SPEC.yaml`` all go through here:
+
+1. the real windows of a split, by one rule (:func:`real_windows`: the windows training
+   draws, at the spec's length and stride inside gap-free runs, spread evenly up to the
+   count; the last ``frames`` steps after a conditional generator's context), in physical
+   units on the trained grid;
+2. the floor: the training split's windows by the same rule, against the real ones;
+3. synthetic samples from ``stgan.sampling.sample_sequences`` (seeded per sample), NaN
+   where the paired real window is missing;
+4. ``evaluate_arrays`` with one seed, and ``selection_score`` of the report.
+
+So the same checkpoint, split, count and seed give the same numbers in all three places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from stgan.data.io import Source
+from stgan.data.windows import TimeLayout, spread_evenly
+from stgan.errors import SpecError
+from stgan.metrics.registry import DEFAULT_CRITERION, MIN_SAMPLES, selection_score
+from stgan.metrics.report import evaluate_arrays
+
+FIGURE_SAMPLES = 8  # the figures show a few sequences; the histograms pool their values
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Index ranges of the trained grid inside the source's (cropped, coarsened) grid."""
+
+    y: slice
+    x: slice
+
+    @classmethod
+    def of_grid(cls, grid: Mapping[str, Any]) -> Crop:
+        """From a grid description (``stgan.data.cf.describe_grid``)."""
+        window = grid["window"]
+        return cls(slice(*window["y"]), slice(*window["x"]))
+
+
+@dataclass(frozen=True)
+class RealWindows:
+    """Real windows of one split in physical units, NaN where missing."""
+
+    arrays: dict[str, np.ndarray]  # {variable: (N, T, y, x)}
+    context: np.ndarray | None  # (N, T_in, C, y, x), conditional generators only
+    units: dict[str, str]
+    north_up: bool
+
+    @property
+    def count(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+
+def window_starts(layout: TimeLayout, split: str, count: int) -> np.ndarray:
+    """Start positions of the ``count`` windows of ``split`` a comparison uses."""
+    if split not in layout.windows:
+        raise SpecError(f"split '{split}' is not defined; defined: {', '.join(layout.windows)}")
+    starts = layout.windows[split]
+    if len(starts) < MIN_SAMPLES:
+        raise SpecError(
+            f"split '{split}' has {len(starts)} window(s); a comparison needs at least "
+            f"{MIN_SAMPLES}: enlarge that split (or set eval.every=0 to train without evaluating)"
+        )
+    return starts[spread_evenly(len(starts), count)]
+
+
+def real_windows(
+    source: Source,
+    layout: TimeLayout,
+    split: str,
+    count: int,
+    frames: int,
+    context_frames: int,
+    crop: Crop,
+) -> RealWindows:
+    """The comparison's windows of ``split``: ``context_frames`` past steps (conditional
+    generators) and the ``frames`` steps after them, ``(N, T, y, x)`` per variable."""
+    from stgan.figures import y_descends
+
+    starts = window_starts(layout, split, count)
+    dims = source.dims
+    ds = source.to_dask().isel({dims.y: crop.y, dims.x: crop.x})
+    steps = xr.DataArray(starts[:, None] + np.arange(context_frames + frames), dims=("w", "s"))
+    windows = ds.isel({dims.time: steps}).transpose("w", "s", dims.y, dims.x).compute()
+    variables = list(source.variables)
+    values = np.stack([windows[v].values for v in variables], axis=2).astype(np.float32)
+    # (N, T_in + T, C, y, x)
+    return RealWindows(
+        arrays={v: values[:, context_frames:, c] for c, v in enumerate(variables)},
+        context=values[:, :context_frames] if context_frames else None,
+        units={v: str(source.attrs.get(v, {}).get("units", "")) for v in variables},
+        north_up=y_descends(source.coords["y"].values),
+    )
+
+
+def split_dataset(source: Source, layout: TimeLayout, split: str, crop: Crop) -> xr.Dataset:
+    """A split's steps in physical units on the trained grid (dask-backed)."""
+    dims = source.dims
+    ds = source.to_dask().isel({dims.y: crop.y, dims.x: crop.x})
+    return ds.isel({dims.time: slice(*layout.splits[split])})
+
+
+class Comparison:
+    """Real windows of a split against synthetic samples, with the floor and the score.
+
+    ``floor``: the training split's windows (same rule, same count), or ``None`` when no
+    second real sample is at hand. The floor is measured once, on first use.
+    """
+
+    def __init__(
+        self,
+        real: RealWindows,
+        floor: RealWindows | None,
+        criterion: tuple[str, ...] = DEFAULT_CRITERION,
+        lags: int | None = None,
+        seed: int = 0,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.real = real
+        self.floor_windows = floor
+        self.criterion = criterion
+        self.options = {"lags": lags, "seed": seed, "device": device}
+
+    @cached_property
+    def floor(self) -> dict[str, Any] | None:
+        """Per-variable metrics of the real windows against the floor's."""
+        if self.floor_windows is None:
+            return None
+        return evaluate_arrays(self.real.arrays, self.floor_windows.arrays, **self.options)[
+            "variables"
+        ]
+
+    def report(self, synthetic: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """``evaluate_arrays`` of the real windows against ``synthetic`` (masked where the
+        real windows are missing), with ``"floor"`` and ``"score"``."""
+        report = evaluate_arrays(self.real.arrays, self.masked(synthetic), **self.options)
+        if self.floor is not None:
+            report["floor"] = self.floor
+        report["score"] = selection_score(report, self.criterion)
+        return report
+
+    def masked(self, synthetic: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Sample ``i`` gets NaN where real window ``i % N`` is missing."""
+        out = {}
+        for name, values in synthetic.items():
+            missing = np.isnan(self.real.arrays[name])
+            rows = np.arange(len(values)) % len(missing)
+            out[name] = np.where(missing[rows], np.nan, np.asarray(values, np.float32))
+        return out
+
+    def figures(self, report: Mapping[str, Any], synthetic: Mapping[str, np.ndarray]) -> dict:
+        """The evaluation figures of the first few sequences of each side."""
+        from stgan.figures import evaluation_figures
+
+        def head(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {v: np.asarray(a[:FIGURE_SAMPLES]) for v, a in arrays.items()}
+
+        return evaluation_figures(
+            report,
+            head(self.real.arrays),
+            head(self.masked(synthetic)),
+            self.real.units,
+            north_up=self.real.north_up,
+        )
+
+
+def split_comparison(
+    source: Source,
+    layout: TimeLayout,
+    split: str,
+    count: int,
+    frames: int,
+    context_frames: int,
+    crop: Crop,
+    **options: Any,
+) -> Comparison:
+    """The comparison against ``split``, with the training split as its floor."""
+    cut = (count, frames, context_frames, crop)
+    real = real_windows(source, layout, split, *cut)
+    floor = real_windows(source, layout, "train", *cut)
+    return Comparison(real, floor, **options)
+
+
+def as_variables(values: np.ndarray, variables: list[str]) -> dict[str, np.ndarray]:
+    """``(N, T, C, H, W)`` samples as ``{variable: (N, T, H, W)}``."""
+    return {v: values[:, :, c] for c, v in enumerate(variables)}
