@@ -131,7 +131,11 @@ class HealthConfig:
             ("accuracy_threshold", 0.5 < self.accuracy_threshold <= 1, "use a value in (0.5, 1]"),
             ("d_loss_floor", self.d_loss_floor >= 0, "use a value >= 0"),
             ("gradient_factor", self.gradient_factor > 1, "use a value > 1, e.g. 10"),
-            ("median_observations", self.median_observations >= _MIN_MEDIAN_POINTS, "use an integer >= 10"),
+            (
+                "median_observations",
+                self.median_observations >= _MIN_MEDIAN_POINTS,
+                "use an integer >= 10",
+            ),
             ("patience", self.patience >= 1, "use an integer >= 1"),
             ("diversity_ratio", 0 < self.diversity_ratio < 1, "use a value in (0, 1)"),
             ("recall_drop", 0 < self.recall_drop <= 1, "use a value in (0, 1]"),
@@ -314,7 +318,9 @@ class Monitor:
     def __init__(self, config: HealthConfig, loss_name: str = "hinge") -> None:
         self.config = config
         self.loss_name = loss_name
-        self._keep = max(config.observations, config.one_way_observations, config.median_observations)
+        self._keep = max(
+            config.observations, config.one_way_observations, config.median_observations
+        )
         self._history: dict[str, deque[tuple[int, float]]] = {}
         self._streaks: dict[str, int] = {}  # "G/exploding" -> consecutive observations
         self._seen = 0  # observations since the start or the last rollback
@@ -494,9 +500,9 @@ class Monitor:
         The value is the lower of the two mean accuracies, or the mean D loss where the
         loop reports no accuracies.
         """
-        cfg = self.config
-        real, fake = self._last("D/real_acc", cfg.observations), self._last("D/fake_acc", cfg.observations)
-        losses = self._last("Loss/D", cfg.observations)
+        cfg, n = self.config, self.config.observations
+        real, fake = self._last("D/real_acc", n), self._last("D/fake_acc", n)
+        losses = self._last("Loss/D", n)
         loss = _mean(losses)
         by_loss = (
             self.loss_name in _ZERO_FLOOR_LOSSES

@@ -67,7 +67,9 @@ def test_divergence_that_persists_stops_with_a_summary(tmp_path):
 def test_a_constant_generator_is_flagged_as_collapse(tmp_path, monkeypatch, capsys):
     real_generate = loop.generate
     monkeypatch.setattr(loop, "generate", lambda *a: real_generate(*a) * 0.0)
-    config = load_pipeline(tiny_pipeline(tmp_path, train=QUICK, health={"warmup": 2, "observations": 3}))
+    config = load_pipeline(
+        tiny_pipeline(tmp_path, train=QUICK, health={"warmup": 2, "observations": 3})
+    )
     train(config, tmp_path / "run", device="cpu")
     assert "collapse" in capsys.readouterr().err
     flags = _scalars(tmp_path / "run", "Health/collapse")
