@@ -1,14 +1,19 @@
-"""A run's health report from its TensorBoard events and checkpoints (``stgan doctor``).
+"""A run's health report from its scalars, health log and checkpoints (``stgan doctor``).
 
 ``diagnose(logdir)`` reads what a run has written so far (it may still be going) and
 returns the report as plain data: the run's last step and checkpoints, the health
-events (``Health/<detector>`` flags going from 0 to 1), the trends of the losses,
+events the loop acted on (``health.jsonl``), the health now, the trends of the losses,
 gradient norms and metrics, the best checkpoint by the selection score, and advice.
 ``format_report`` turns it into text.
+
+The health now is not judged here: the logged scalars are replayed through the
+training ``Monitor`` with the run's own ``health:`` settings (from its config.yaml),
+so the doctor and the loop share one set of detectors and thresholds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,19 +22,18 @@ import numpy as np
 import yaml
 from tensorboard.backend.event_processing import event_accumulator
 
-from stgan.errors import CheckpointError, DataError
+from stgan.config import build
+from stgan.errors import CheckpointError, DataError, SpecError, reason
+from stgan.health_names import DETECTORS
 from stgan.training.checkpoint import list_checkpoints, load_checkpoint
-from stgan.training.health import DETECTORS, HealthConfig, rank_correlation, remedies
+from stgan.training.health import WATCHED, Event, HealthConfig, Monitor, rank_correlation
+from stgan.training.health_log import read_health_log
 
 TREND_TAGS = ("Loss/G", "Loss/D", "Grad/G_norm", "Grad/D_norm")
-# The last half of a series moving less than this fraction of the series' scale is flat.
+# For the words only, never for health: the last half of a series moving less than this
+# fraction of the series' scale is described as flat.
 FLAT_FRACTION = 0.05
-# |rank correlation| with time over the last half from which a series is rising/falling;
-# below it, a series that moves is oscillating.
-TREND_CORRELATION = 0.6
-# A gradient norm rising this many times above its minimum over the last half is exploding
-# (the monitor's factor: an order of magnitude).
-GROWTH_FACTOR = HealthConfig.gradient_factor
+DEFAULT_LOSS = "hinge"  # loss.name's default, for a run without config.yaml
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,18 @@ def diagnose(logdir: str | Path) -> dict[str, Any]:
     Raises
     ------
     DataError
-        If ``logdir`` holds no TensorBoard event files.
+        If ``logdir`` holds no TensorBoard event files, or its config.yaml is not YAML.
+    SpecError
+        If the ``health:`` section of its config.yaml does not validate.
     """
     logdir = Path(logdir)
     scalars = read_scalars(logdir)
-    loss_name = _loss_name(logdir)
-    events = health_events(scalars)
+    health, loss_name = run_settings(logdir)
+    replayed, now = replay(scalars, health, loss_name)
     tags = [t for t in TREND_TAGS if t in scalars]
     tags += sorted(t for t in scalars if t.startswith("Metrics/"))
-    trends = [{"tag": t, **describe_trend(scalars[t])} for t in tags]
+    correlation = health.one_way_correlation
+    trends = [{"tag": t, **describe_trend(scalars[t], correlation)} for t in tags]
     best, best_error = _best(logdir)
     report = {
         "logdir": str(logdir),
@@ -68,8 +75,9 @@ def diagnose(logdir: str | Path) -> dict[str, Any]:
         "best_error": best_error,
         "last_evaluation": _last_step(scalars, "Metrics/"),
         "monitored": any(f"Health/{d}" in scalars for d in DETECTORS),
-        "events": events,
-        "health_now": health_now(scalars),
+        "events": logged_events(read_health_log(logdir), now),
+        "health_now": now,
+        "active_now": _active_messages(replayed, now),
         "trends": trends,
     }
     report["advice"] = advice(report)
@@ -101,74 +109,124 @@ def read_scalars(logdir: Path) -> dict[str, Series]:
     return out
 
 
-def health_events(scalars: dict[str, Series]) -> list[dict[str, Any]]:
-    """Each ``Health/<detector>`` flag going from 0 (or the start) to 1, by step."""
-    events = []
-    for detector in DETECTORS:
-        flags = scalars.get(f"Health/{detector}")
-        if flags is None:
-            continue
-        on = flags.values >= 0.5
-        starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
-        values = scalars.get(f"Health/{detector}/value")
-        lookup = (
-            dict(zip(values.steps.tolist(), values.values.tolist())) if values is not None else {}
-        )
-        for i in starts:
-            step = int(flags.steps[i])
-            active = bool(on[-1] and i == starts[-1])
-            value = lookup.get(step)  # None where no value was logged
-            events.append({"step": step, "detector": detector, "value": value, "active": active})
-    return sorted(events, key=lambda e: (e["step"], DETECTORS.index(e["detector"])))
+def run_settings(logdir: Path) -> tuple[HealthConfig, str]:
+    """The run's ``health:`` settings and ``loss.name`` from its config.yaml (defaults
+    without one)."""
+    path = logdir / "config.yaml"
+    if not path.is_file():
+        return HealthConfig(), DEFAULT_LOSS
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({reason(exc)}); fix or remove it") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a mapping of config sections; fix or remove it")
+    try:
+        health = build(HealthConfig, raw.get("health"), "health")
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    loss = raw.get("loss")
+    name = loss.get("name", DEFAULT_LOSS) if isinstance(loss, dict) else DEFAULT_LOSS
+    return health, str(name)
 
 
-def health_now(scalars: dict[str, Series]) -> dict[str, dict[str, Any]]:
-    """Each monitored detector's flag and value at its last logged step."""
-    now = {}
-    for detector in DETECTORS:
-        flags = scalars.get(f"Health/{detector}")
-        if flags is None or not len(flags.steps):
-            continue
-        values = scalars.get(f"Health/{detector}/value")
-        value = float(values.values[-1]) if values is not None and len(values.steps) else None
-        now[detector] = {
-            "step": int(flags.steps[-1]),
-            "flag": bool(flags.values[-1] >= 0.5),
-            "value": value,
+def replay(
+    scalars: dict[str, Series], health: HealthConfig, loss_name: str
+) -> tuple[list[Event], dict[str, dict[str, Any]]]:
+    """Feed the logged scalars through the training ``Monitor``, step by step as the loop
+    did (log step, then evaluation); return the events it raised and the health at the
+    last step: ``{detector: {"step", "flag", "value"}}``.
+
+    The monitor judges even where the run had it disabled (``health.enabled: false``).
+    A rollback's reset and the real-sample count behind recall are not in the scalars:
+    the replay goes on without the reset, and with ``recall_drop`` alone as the bar.
+    """
+    monitor = Monitor(dataclasses.replace(health, enabled=True), loss_name)
+    by_step: dict[int, dict[str, float]] = {}
+    for tag, series in scalars.items():
+        if tag in WATCHED or tag.startswith("Metrics/"):
+            for step, value in zip(series.steps.tolist(), series.values.tolist()):
+                by_step.setdefault(step, {})[tag] = value
+    events: list[Event] = []
+    last = None
+    for step in sorted(by_step):
+        values = by_step[step]
+        if any(tag in WATCHED for tag in values):
+            events += monitor.observe(step, values)
+            last = step
+        if "Metrics/score" in values:
+            events += monitor.observe_evaluation(step, values, values["Metrics/score"])
+            last = step
+    if last is None:
+        return [], {}
+    flags = monitor.scalars()
+    now = {
+        d: {
+            "step": last,
+            "flag": flags[f"Health/{d}"] >= 0.5,
+            "value": flags.get(f"Health/{d}/value"),
         }
-    return now
+        for d in DETECTORS
+    }
+    return events, now
 
 
-def describe_trend(series: Series) -> dict[str, Any]:
+def logged_events(
+    logged: list[dict[str, Any]], now: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The events of ``health.jsonl`` by step; ``active`` on each detector's last one when
+    the replay finds that detector still failing."""
+    events = sorted(logged, key=lambda e: (e["step"], DETECTORS.index(e["detector"])))
+    last = {e["detector"]: i for i, e in enumerate(events)}
+    return [
+        {**e, "active": last[e["detector"]] == i and now.get(e["detector"], {}).get("flag", False)}
+        for i, e in enumerate(events)
+    ]
+
+
+def _active_messages(events: list[Event], now: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """For each detector failing at the last step, the replay's message from when it began."""
+    started = {e.detector: e.message for e in events}  # the latest start of each
+    return {d: started[d] for d, state in now.items() if state["flag"] and d in started}
+
+
+def describe_trend(
+    series: Series, correlation: float = HealthConfig.one_way_correlation
+) -> dict[str, Any]:
     """First, last and min value, the slope per step over the last half, and a word.
 
     The word is ``rising``, ``falling``, ``flat`` or ``oscillating`` for the last half of
-    the finite values, or ``non-finite`` when the last value is NaN or Inf.
+    the finite values (see :func:`trend_word`), or ``non-finite`` when the last value is
+    NaN or Inf.
     """
     finite = np.isfinite(series.values)
     steps, values = series.steps[finite], series.values[finite]
     out: dict[str, Any] = {"points": len(series.values), "non_finite": int((~finite).sum())}
     if not len(values):
-        empty = dict.fromkeys(("first", "last", "min", "half_min", "slope"))
+        empty = dict.fromkeys(("first", "last", "min", "slope"))
         return {**out, **empty, "trend": "non-finite"}
     half = slice((len(values) - 1) // 2, None)
     hs, hv = steps[half].astype(float), values[half]
     slope = float(np.polyfit(hs, hv, 1)[0]) if len(hv) > 1 and np.ptp(hs) > 0 else 0.0
-    word = trend_word(steps, values) if finite[-1] else "non-finite"
-    first, last, low = float(values[0]), float(values[-1]), float(values.min())
+    word = trend_word(steps, values, correlation) if finite[-1] else "non-finite"
     return {
         **out,
-        "first": first,
-        "last": last,
-        "min": low,
-        "half_min": float(hv.min()),  # the last half's minimum, for growth within it
+        "first": float(values[0]),
+        "last": float(values[-1]),
+        "min": float(values.min()),
         "slope": slope,
         "trend": word,
     }
 
 
-def trend_word(steps: np.ndarray, values: np.ndarray) -> str:
-    """``flat``, ``rising``, ``falling`` or ``oscillating``: how the last half moves."""
+def trend_word(
+    steps: np.ndarray, values: np.ndarray, correlation: float = HealthConfig.one_way_correlation
+) -> str:
+    """``flat``, ``rising``, ``falling`` or ``oscillating``: how the last half moves.
+
+    Rising or falling takes the monitor's bar for a one-way loss: an |rank correlation|
+    with time of at least ``correlation`` (``health.one_way_correlation``).
+    """
     half = slice((len(values) - 1) // 2, None)
     hs, hv = steps[half], values[half]
     scale = max(abs(float(values.mean())), float(values.std()), 1e-12)
@@ -176,69 +234,39 @@ def trend_word(steps: np.ndarray, values: np.ndarray) -> str:
     if moved <= FLAT_FRACTION * scale:
         return "flat"
     rho = rank_correlation(hs.tolist(), hv.tolist())
-    if abs(rho) >= TREND_CORRELATION:
+    if abs(rho) >= correlation:
         return "rising" if rho > 0 else "falling"
     return "oscillating"
 
 
 def advice(report: dict[str, Any]) -> list[str]:
-    """What to do, from the report's events and trends; one line each."""
-    loss = report["loss"]
-    trends = {t["tag"]: t for t in report["trends"]}
-    word = {tag: t["trend"] for tag, t in trends.items()}
-    d_winning = not (word.get("Loss/D") == "rising" or word.get("Loss/G") == "falling")
+    """What to do, from the logged events, the replayed health now and the trends."""
     lines = []
+    active = dict(report["active_now"])
     for detector in DETECTORS:
         found = [e for e in report["events"] if e["detector"] == detector]
         if found:
             still = ", still active" if found[-1]["active"] else ""
-            fixes = ", ".join(remedies(detector, loss, d_winning))
+            message = active.pop(detector, None) or found[-1]["message"]
             lines.append(
-                f"{detector}: {len(found)} event(s), first at step {found[0]['step']}{still}; try {fixes}"
+                f"{detector}: {len(found)} event(s), first at step {found[0]['step']}{still}; "
+                f"{'now' if still else 'last'}: {message}"
             )
-    if word.get("Loss/D") == "falling" and word.get("Loss/G") == "rising":
-        fixes = ", ".join(remedies("overpowering", loss))
-        lines.append(f"Loss/D falling while Loss/G rises: D is pulling ahead; try {fixes}")
-    for tag in ("Grad/G_norm", "Grad/D_norm"):
-        t = trends.get(tag)
-        if t and t["trend"] == "rising" and t["last"] > GROWTH_FACTOR * max(t["half_min"], 1e-12):
-            fixes = ", ".join(remedies("exploding_gradients", loss))
-            lines.append(
-                f"{tag} rising to {t['last']:.3g} from {t['half_min']:.3g} over the last half; "
-                f"try {fixes}"
-            )
-    if any(t["trend"] == "non-finite" for t in report["trends"]):
-        bad = ", ".join(t["tag"] for t in report["trends"] if t["trend"] == "non-finite")
-        lines.append(
-            f"{bad} ended NaN/Inf: the run diverged; try {', '.join(remedies('divergence', loss))}"
-        )
-    lines += _metric_advice(word, loss)
-    lines += _best_advice(report)
-    if not report["monitored"]:
-        lines.append("no Health/* scalars: this run was trained without the health monitor")
-    return lines or ["no health events and no worrying trends"]
-
-
-def _metric_advice(word: dict[str, str], loss: str) -> list[str]:
-    """Collapse: a variable's recall or coverage falling while its precision does not."""
-    lines = []
-    for tag in sorted(word):
-        prefix, _, name = tag.rpartition("/")
-        precision = word.get(f"{prefix}/precision")
-        if (
-            name in ("recall", "coverage")
-            and word[tag] == "falling"
-            and precision not in (None, "falling")
-        ):
-            fixes = ", ".join(remedies("collapse", loss))
-            lines.append(
-                f"{tag} falling while precision is {precision}: mode collapse; try {fixes}"
-            )
-    if word.get("Metrics/score") == "falling":
+    for detector, message in active.items():  # failing now, though the loop logged nothing
+        step = report["health_now"][detector]["step"]
+        lines.append(f"{detector} active at step {step} (replayed): {message}")
+    trends = {t["tag"]: t["trend"] for t in report["trends"]}
+    if trends.get("Metrics/score") == "falling":
         lines.append(
             "Metrics/score still falling (improving) at the end: more train.steps may help"
         )
-    return lines
+    lines += _best_advice(report)
+    if not report["monitored"]:
+        lines.append(
+            "no Health/* scalars: this run was trained without the health monitor "
+            "(the health now is the doctor's replay of its scalars)"
+        )
+    return lines or ["no health events and no worrying trends"]
 
 
 def _best_advice(report: dict[str, Any]) -> list[str]:
@@ -271,15 +299,6 @@ def _best(logdir: Path) -> tuple[dict[str, Any] | None, str | None]:
     }, None
 
 
-def _loss_name(logdir: Path) -> str:
-    """``loss.name`` from the run's config.yaml (for the remedies), else the default."""
-    try:
-        config = yaml.safe_load((logdir / "config.yaml").read_text())
-        return str(config["loss"]["name"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return "hinge"
-
-
 def format_report(report: dict[str, Any]) -> str:
     """The report as text: run, checkpoints, health events, trends, best, advice."""
     lines = [
@@ -290,14 +309,17 @@ def format_report(report: dict[str, Any]) -> str:
         "health events",
     ]
     if report["events"]:
-        lines.append(f"  {'step':>8}  {'detector':<20}  value")
+        lines.append(f"  {'step':>8}  {'detector':<20}  {'value':>10}  action")
         for e in report["events"]:
             active = "  (active)" if e["active"] else ""
-            lines.append(f"  {e['step']:>8}  {e['detector']:<20}  {_number(e['value'])}{active}")
+            lines.append(
+                f"  {e['step']:>8}  {e['detector']:<20}  {_number(e['value']):>10}  "
+                f"{e['action']}{active}"
+            )
     else:
         lines.append("  none" if report["monitored"] else "  none recorded (no Health/* scalars)")
     if report["health_now"]:
-        lines += ["", "health at the last step (flag, value)"]
+        lines += ["", "health at the last step, replayed with the run's settings (flag, value)"]
         for detector, now in report["health_now"].items():
             flag = "ACTIVE" if now["flag"] else "ok"
             lines.append(f"  {detector:<20}  {flag:<6}  {_number(now['value'])}")

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from stgan.training.health import DETECTORS
+from stgan.health_names import DETECTORS
 
 # Metrics shown per variable in the custom-scalars layout, each beside its floor.
 LAYOUT_METRICS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "recall", "coverage")

@@ -7,7 +7,6 @@ import optuna
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from torch.utils.tensorboard import SummaryWriter
 
 from stgan.errors import DataError, SpecError, StganError, TrainingStopped
 from stgan.sweep import (
@@ -24,11 +23,13 @@ from stgan.sweep import (
     parse_value,
     rank,
     run_sweep,
-    selection_value,
     set_line,
     shared_overrides,
 )
+from stgan.training.checkpoint import load_checkpoint
 from stgan.training.config import load_pipeline
+from stgan.training.health import Event
+from stgan.training.health_log import HealthLog
 from tests.conftest import tiny_pipeline
 
 
@@ -124,37 +125,6 @@ def test_grid_points_in_listed_order():
     assert [p["a"] for p in points] == [3, 3, 3, 1, 1, 1]
 
 
-# -- the selection value ---------------------------------------------------------------------
-
-
-def test_selection_value_is_the_mean_ratio_to_the_floor():
-    scalars = {
-        "Metrics/u/acf_error": 0.3,
-        "Floor/u/acf_error": 0.1,
-        "Metrics/v/acf_error": 0.5,
-        "Floor/v/acf_error": 0.25,
-        "Metrics/u/lsd_db": 12.0,
-        "Floor/u/lsd_db": 4.0,
-        "Metrics/v/lsd_db": 2.0,
-        "Floor/v/lsd_db": 1.0,
-        "Metrics/u/ks": 99.0,  # not in the criterion
-    }
-    acf = (0.3 / 0.1 + 0.5 / 0.25) / 2
-    lsd = (12.0 / 4.0 + 2.0 / 1.0) / 2
-    value = selection_value(scalars, ("acf_error", "lsd_db"), ("u", "v"))
-    assert value == pytest.approx((acf + lsd) / 2)
-
-
-def test_selection_value_edge_cases():
-    scalars = {"Metrics/u/ks": 0.2, "Floor/u/ks": 0.0, "Floor/u/c2st": 0.1}
-    assert selection_value(scalars, ("ks",), ("u",)) == pytest.approx(0.2)  # floor 0: raw
-    # c2st defined for real data but not for the samples: the trial is broken
-    assert selection_value(scalars, ("ks", "c2st"), ("u",)) == math.inf
-    # energy undefined on both sides: left out
-    assert selection_value(scalars, ("ks", "energy"), ("u",)) == pytest.approx(0.2)
-    assert selection_value({}, ("ks",), ("u",)) == math.inf
-
-
 def test_rank_puts_completed_first_by_value():
     def trial(number, state, value):
         return TrialSummary(number, state, value, {}, 1, None)
@@ -171,17 +141,17 @@ def test_rank_puts_completed_first_by_value():
 
 
 def test_health_events_read_back(tmp_path):
-    writer = SummaryWriter(str(tmp_path))
-    messages = ["step 3: divergence (NaN/Inf in Loss/G); try lower optim.lr_g", "step 7: collapse"]
-    for step, message in zip((3, 7), messages):
-        writer.add_text("Health/events", message, step)
-        writer.add_scalar("Health/divergence", 1.0, step)
-    writer.close()
-    assert health_events(tmp_path) == messages
+    HealthLog(tmp_path).append(
+        [
+            Event("divergence", 3, 2.0, "rollback", "divergence (NaN/Inf in Loss/G); try x"),
+            Event("collapse", 7, 0.1, "warn", "mode collapse"),
+        ]
+    )
+    assert health_events(tmp_path) == [
+        "step 3: divergence (NaN/Inf in Loss/G); try x",
+        "step 7: mode collapse",
+    ]
     assert health_events(tmp_path / "nothing") == []
-    quiet = tmp_path / "quiet"
-    SummaryWriter(str(quiet)).close()
-    assert health_events(quiet) == []
 
 
 # -- the study -------------------------------------------------------------------------------
@@ -251,7 +221,7 @@ def test_a_trial_that_stops_or_fails_is_recorded(tmp_path, monkeypatch, error, s
         assert message == str(error)
     else:  # a crash: its type, its message on one line, the innermost stgan frame
         assert re.fullmatch(
-            r"FloatingPointError: overflow in matmul \(in .*stgan/sweep.py:\d+\)", message
+            r"FloatingPointError: overflow in matmul \(in .*stgan/sweep/objective.py:\d+\)", message
         )
     assert trial.state == state
     assert result.best is None
@@ -296,7 +266,16 @@ def test_sweep_ranks_and_prunes_the_absurd_rate(lr_sweep):
     for trial in study.trials:  # each completed trial reported at every evaluation
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert sorted(trial.intermediate_values) == [1, 2, 3]
-            assert trial.value == trial.intermediate_values[3]
+            assert trial.value == min(trial.intermediate_values.values())
+
+
+@pytest.mark.slow
+def test_a_trials_value_is_its_runs_best_evaluation_score(lr_sweep):
+    _, result, _ = lr_sweep
+    for trial in result.trials[:2]:  # the completed ones
+        best = load_checkpoint(Path(trial.logdir) / "checkpoints" / "best.pt")["evaluation"]
+        assert trial.value == pytest.approx(best["score"], rel=1e-12)
+        assert trial.metrics["Metrics/score"] == pytest.approx(best["score"], rel=1e-12)
 
 
 @pytest.mark.slow
@@ -322,6 +301,9 @@ def test_trials_appear_in_the_hparams_dashboard(lr_sweep):
         assert start.hparams["optim.lr_g"].number_value == pytest.approx(trial.params["optim.lr_g"])
         assert start.hparams["sweep.trial"].number_value == trial.number
         assert trial.health == health_events(Path(trial.logdir))  # kept with the trial
-        logged = events.Scalars("Sweep/value")  # the value at each evaluation, beside it
+        logged = events.Scalars("Sweep/value")  # the best score so far, at each evaluation
         assert logged[-1].step == trial.steps
-        assert logged[-1].value == pytest.approx(trial.value, rel=1e-6)
+        if trial.state == "COMPLETE":  # a pruned trial's value is its last score (Optuna)
+            assert logged[-1].value == pytest.approx(trial.value, rel=1e-6)
+        scores = [e.value for e in events.Scalars("Metrics/score") if math.isfinite(e.value)]
+        assert logged[-1].value == pytest.approx(min(scores), rel=1e-6)

@@ -78,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         heartbeat=args.heartbeat,
     )
     result = run_sweep(settings, notify=print)
-    print(f"\nstudy {result.study} in {result.storage}, ranked by the selection value")
-    print("(mean of the eval.criterion metrics over their real-vs-real floor; lower is better)")
+    print(f"\nstudy {result.study} in {result.storage}, ranked by each trial's best score")
+    print(
+        "(Metrics/score: the eval.criterion metrics over their real-vs-real floor; lower is better)"
+    )
     print(format_table(result))
     print(f"results: {args.logdir / 'sweep.json'}")
     print(f"HParams dashboard: tensorboard --logdir {args.logdir}")

@@ -7,8 +7,8 @@ re-arms after the condition has stayed clear for ``rearm_after`` observations, s
 lasting failure is one line, not one per log step. The monitor only judges: warning,
 rolling back or stopping is the loop's job (``Event.action``).
 
-Windows count observations (log steps), not training steps: with ``train.log_every=10``
-a window of 50 observations spans 500 steps.
+Detectors look back over a number of observations (log steps), not training steps:
+with ``train.log_every=10``, 50 observations span 500 steps.
 """
 
 from __future__ import annotations
@@ -23,18 +23,9 @@ import numpy as np
 import torch
 
 from stgan.errors import SpecError
+from stgan.health_names import DETECTORS
 
 Action = Literal["warn", "rollback", "stop"]
-
-DETECTORS = (
-    "divergence",
-    "overpowering",
-    "vanishing_gradients",
-    "exploding_gradients",
-    "collapse",
-    "one_way",
-    "stagnation",
-)
 
 # The values ``observe`` reads; any may be absent, and a NaN/Inf in any is divergence.
 WATCHED = (
@@ -80,13 +71,13 @@ class HealthConfig:
     # Observations over which overpowering and collapse must hold (50 x log_every=10 =
     # 500 steps): long enough that a D winning a few hundred steps and losing them again,
     # as in a healthy game, does not count.
-    window: int = 50
-    # D accuracy on reals and on fakes, each averaged over the window. A D in a working
-    # game is fooled often (accuracies typically 0.5-0.8); at 0.98 on both, for the whole
-    # window, it is almost never fooled and G's signal saturates.
+    observations: int = 50
+    # D accuracy on reals and on fakes, each averaged over the last ``observations``. A D
+    # in a working game is fooled often (accuracies typically 0.5-0.8); at 0.98 on both,
+    # throughout, it is almost never fooled and G's signal saturates.
     accuracy_threshold: float = 0.98
-    # Mean D loss over the window at or below which D separates reals from fakes with
-    # margin (bce, lsgan, hinge). At equilibrium (D can't tell) these losses are 1.39
+    # Mean D loss over the last ``observations`` at or below which D separates reals
+    # from fakes with margin (bce, lsgan, hinge). At equilibrium (D can't tell) these losses are 1.39
     # (bce, 2 ln 2), 2 (hinge) and 0.25 (lsgan); 0.05 is a fifth of the smallest of them.
     # Ignored for wgan, whose critic loss has no floor.
     d_loss_floor: float = 0.05
@@ -97,13 +88,13 @@ class HealthConfig:
     gradient_factor: float = 10.0
     # Observations in the running median of each gradient norm (1000 steps at
     # log_every=10): it follows slow drift over a run but not a sudden jump.
-    median_window: int = 100
+    median_observations: int = 100
     # Consecutive observations a gradient norm must stay beyond the factor: one averaged
     # spike is a bad batch; three in a row is a trend (an explosion into NaN is caught
     # by divergence at once anyway).
     patience: int = 3
-    # Fake/real within-batch diversity, each averaged over the window. For standardized
-    # data two independent samples are sqrt(2) apart per element; a G that covers the
+    # Fake/real within-batch diversity, each averaged over the last ``observations``.
+    # For standardized data two independent samples are sqrt(2) apart per element; a G that covers the
     # data comes close to the reals' value, a collapsed one heads to 0. 0.5 leaves room
     # for an under-trained G and still catches a partial collapse.
     diversity_ratio: float = 0.5
@@ -116,9 +107,9 @@ class HealthConfig:
     recall_drop: float = 0.2
     # Observations over which a loss moving one way means the game broke down (1000
     # steps at log_every=10): healthy GAN losses oscillate within a few hundred steps.
-    one_way_window: int = 100
-    # |Spearman rank correlation| of a loss with time over one_way_window (and at least
-    # half of it within each half of the window). A linear drift reaches 0.9 only when it
+    one_way_observations: int = 100
+    # |Spearman rank correlation| of a loss with time over one_way_observations (and at
+    # least half of it within each half of them). A linear drift reaches 0.9 only when it
     # spans about 7 noise standard deviations of the logged loss: a steady trend, not an
     # oscillation, a slow wander or one step change.
     one_way_correlation: float = 0.9
@@ -136,15 +127,19 @@ class HealthConfig:
         """Raise ``SpecError`` (one line naming the key) for an out-of-range value."""
         checks = (
             ("warmup", self.warmup >= 0, "use an integer >= 0"),
-            ("window", self.window >= 2, "use an integer >= 2"),
+            ("observations", self.observations >= 2, "use an integer >= 2"),
             ("accuracy_threshold", 0.5 < self.accuracy_threshold <= 1, "use a value in (0.5, 1]"),
             ("d_loss_floor", self.d_loss_floor >= 0, "use a value >= 0"),
             ("gradient_factor", self.gradient_factor > 1, "use a value > 1, e.g. 10"),
-            ("median_window", self.median_window >= _MIN_MEDIAN_POINTS, "use an integer >= 10"),
+            (
+                "median_observations",
+                self.median_observations >= _MIN_MEDIAN_POINTS,
+                "use an integer >= 10",
+            ),
             ("patience", self.patience >= 1, "use an integer >= 1"),
             ("diversity_ratio", 0 < self.diversity_ratio < 1, "use a value in (0, 1)"),
             ("recall_drop", 0 < self.recall_drop <= 1, "use a value in (0, 1]"),
-            ("one_way_window", self.one_way_window >= 5, "use an integer >= 5"),
+            ("one_way_observations", self.one_way_observations >= 5, "use an integer >= 5"),
             (
                 "one_way_correlation",
                 0.5 <= self.one_way_correlation <= 1,
@@ -314,7 +309,7 @@ class Monitor:
     Parameters
     ----------
     config
-        Thresholds, windows and the action of each detector.
+        Thresholds, observation counts and the action of each detector.
     loss_name
         The adversarial loss (``loss.name``): whether D loss near 0 means overpowering
         (not for wgan), and which remedies apply.
@@ -323,7 +318,9 @@ class Monitor:
     def __init__(self, config: HealthConfig, loss_name: str = "hinge") -> None:
         self.config = config
         self.loss_name = loss_name
-        self._keep = max(config.window, config.one_way_window, config.median_window)
+        self._keep = max(
+            config.observations, config.one_way_observations, config.median_observations
+        )
         self._history: dict[str, deque[tuple[int, float]]] = {}
         self._streaks: dict[str, int] = {}  # "G/exploding" -> consecutive observations
         self._seen = 0  # observations since the start or the last rollback
@@ -405,7 +402,7 @@ class Monitor:
         return out
 
     def reset_after_rollback(self) -> None:
-        """Forget the step windows, streaks and alarms, and warm up again.
+        """Forget the recent observations, streaks and alarms, and warm up again.
 
         The best score and the recall references survive: they describe checkpoints,
         which a rollback does not change. The stagnation count restarts, so that a
@@ -498,18 +495,18 @@ class Monitor:
         return _Finding(bool(bad), float(len(bad)), evidence)
 
     def _overpowering(self) -> _Finding:
-        """D accuracy on reals and fakes near 1, or D loss near 0, over the window.
+        """D accuracy on reals and fakes near 1, or D loss near 0, over ``observations``.
 
         The value is the lower of the two mean accuracies, or the mean D loss where the
         loop reports no accuracies.
         """
-        cfg = self.config
-        real, fake = self._last("D/real_acc", cfg.window), self._last("D/fake_acc", cfg.window)
-        losses = self._last("Loss/D", cfg.window)
+        cfg, n = self.config, self.config.observations
+        real, fake = self._last("D/real_acc", n), self._last("D/fake_acc", n)
+        losses = self._last("Loss/D", n)
         loss = _mean(losses)
         by_loss = (
             self.loss_name in _ZERO_FLOOR_LOSSES
-            and len(losses) == cfg.window
+            and len(losses) == cfg.observations
             and loss <= cfg.d_loss_floor
         )
         if not (real and fake):
@@ -517,7 +514,7 @@ class Monitor:
             return _Finding(by_loss, loss, evidence)
         acc_real, acc_fake = _mean(real), _mean(fake)
         value = min(acc_real, acc_fake)
-        full = len(real) == cfg.window and len(fake) == cfg.window
+        full = len(real) == cfg.observations and len(fake) == cfg.observations
         by_accuracy = full and value >= cfg.accuracy_threshold
         grad = self._last("Grad/G_norm", 1)
         g_norm = f"; G grad norm {grad[0][1]:.3g}" if grad else ""
@@ -537,7 +534,7 @@ class Monitor:
         ratios: dict[str, float] = {}
         for net in ("G", "D"):
             key = f"Grad/{net}_norm"
-            before = self._last(key, cfg.median_window + 1)[:-1]  # the median excludes now
+            before = self._last(key, cfg.median_observations + 1)[:-1]  # the median excludes now
             if key not in seen or not math.isfinite(seen[key]) or len(before) < _MIN_MEDIAN_POINTS:
                 continue
             median = float(np.median([v for _, v in before]))
@@ -574,13 +571,13 @@ class Monitor:
 
     def _diversity(self) -> _Finding:
         cfg = self.config
-        real = self._last("Health/real_diversity", cfg.window)
-        fake = self._last("Health/fake_diversity", cfg.window)
+        real = self._last("Health/real_diversity", cfg.observations)
+        fake = self._last("Health/fake_diversity", cfg.observations)
         real_mean, fake_mean = _mean(real), _mean(fake)
         if not (real and fake) or real_mean <= 0:
             return _QUIET
         ratio = fake_mean / real_mean
-        full = len(real) == cfg.window and len(fake) == cfg.window
+        full = len(real) == cfg.observations and len(fake) == cfg.observations
         evidence = (
             f"mode collapse ({self._span(fake)}fake batch diversity {fake_mean:.3g} is "
             f"{ratio:.2f}x the real {real_mean:.3g})"
@@ -593,15 +590,15 @@ class Monitor:
         return _Finding(bool(reasons), value, reasons[0] if reasons else "")
 
     def _one_way(self) -> _Finding:
-        """A loss moving one way through the whole window: its rank correlation with time
-        reaches ``one_way_correlation`` and each half of the window moves the same way
+        """A loss moving one way through ``one_way_observations``: its rank correlation
+        with time reaches ``one_way_correlation`` and each half of them moves the same way
         (at half that correlation), so a single step change followed by a plateau, which
         correlates strongly but is flat in both halves, does not count."""
         cfg = self.config
         found = []
         for key in ("Loss/D", "Loss/G"):
-            pairs = self._last(key, cfg.one_way_window)
-            if len(pairs) < cfg.one_way_window:
+            pairs = self._last(key, cfg.one_way_observations)
+            if len(pairs) < cfg.one_way_observations:
                 continue
             rho, weaker_half = _trend(pairs)
             holds = (

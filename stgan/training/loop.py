@@ -37,6 +37,7 @@ from stgan.training.config import RESUMABLE_KEYS, PipelineConfig, resolved_dict
 from stgan.training.distributed import Dist, init_distributed, resolve_device, shutdown
 from stgan.training.evaluation import Evaluation, Evaluator
 from stgan.training.health import Event, Monitor, batch_diversity, nonfinite_parameters
+from stgan.training.health_log import HealthLog
 from stgan.training.optim import EMA, adam_pair, scheduler
 from stgan.training.stats import Stats
 
@@ -259,6 +260,8 @@ def check_health(run: Run, values: dict[str, float]) -> None:
 
 def act_on(run: Run, events: list[Event]) -> None:
     """Warn about each event, then stop or roll back if any event's action says so."""
+    if run.logger:  # rank 0: health.jsonl, for stgan doctor and stgan sweep
+        HealthLog(run.logdir).append(events)
     for event in events:
         if run.dist.is_main:
             tqdm.write(f"stgan: warning: step {event.step}: {event.message}", file=sys.stderr)

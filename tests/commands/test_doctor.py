@@ -9,27 +9,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch.utils.tensorboard import SummaryWriter
 
 from stgan.cli import main
-from stgan.doctor import Series, describe_trend, diagnose, health_events, trend_word
-from stgan.training.health import DETECTORS, remedies
+from stgan.doctor import Series, describe_trend, diagnose, logged_events, trend_word
+from stgan.errors import SpecError
+from stgan.training.health import Event, HealthConfig, remedies
+from stgan.training.health_log import HealthLog
 
 STEPS = np.arange(10, 410, 10)  # 40 log steps
 RNG = np.random.default_rng(0)
 
 # The run's story: D pulls ahead (Loss/D falls, Loss/G rises), G's gradient norm is
-# steady, D's oscillates; overpowering starts twice; recall falls while precision holds.
+# steady, D's oscillates; D's accuracies sit at 0.99 twice, the second time to the end;
+# recall falls while precision holds.
 OVERPOWERING = (STEPS >= 150) & (STEPS < 230) | (STEPS >= 330)
 SERIES = {
     "Loss/D": 1.5 - 0.003 * STEPS + 0.02 * RNG.standard_normal(len(STEPS)),
     "Loss/G": 0.2 + 0.004 * STEPS + 0.02 * RNG.standard_normal(len(STEPS)),
     "Grad/G_norm": 2.0 + 0.01 * RNG.standard_normal(len(STEPS)),
     "Grad/D_norm": 5.0 + 2.0 * np.sin(STEPS / 15.0),
-    "Health/overpowering": OVERPOWERING.astype(float),
-    "Health/overpowering/value": np.where(OVERPOWERING, 0.99, 0.8),
+    "D/real_acc": np.where(OVERPOWERING, 0.99, 0.7),
+    "D/fake_acc": np.where(OVERPOWERING, 0.995, 0.6),
+    "Health/overpowering": OVERPOWERING.astype(float),  # as the loop logs them
     "Health/divergence": np.zeros(len(STEPS)),
-    "Health/divergence/value": np.zeros(len(STEPS)),
 }
 EVAL_STEPS = np.array([100, 200, 300, 400])
 METRICS = {
@@ -38,6 +42,12 @@ METRICS = {
     "Metrics/score": np.array([1.0, 0.7, 0.8, 0.9]),
 }
 BEST = {"step": 200, "score": 0.7, "metrics": {"Metrics/tas/recall": 0.7, "Metrics/score": 0.7}}
+# The run's own health settings: short spans, so that 40 log steps can show failures.
+HEALTH = {"warmup": 5, "observations": 5, "one_way_observations": 10, "rearm_after": 2}
+LOGGED = [  # health.jsonl as the loop wrote it: overpowering starting twice
+    Event("overpowering", int(s), 0.99, "warn", f"D overpowering G (at {s}); try x")
+    for s in (150, 330)
+]
 
 
 def write_events(logdir: Path, series: dict, steps: np.ndarray) -> SummaryWriter:
@@ -49,11 +59,14 @@ def write_events(logdir: Path, series: dict, steps: np.ndarray) -> SummaryWriter
     return writer
 
 
-def write_run(logdir: Path, best: dict | None = BEST) -> Path:
-    """A run directory as stgan train leaves it: events, checkpoints, best.pt, config.yaml."""
+def write_run(logdir: Path, best: dict | None = BEST, health: dict | None = HEALTH) -> Path:
+    """A run directory as stgan train leaves it: events, health.jsonl, checkpoints, best.pt,
+    config.yaml."""
     write_events(logdir, SERIES, STEPS).close()
     write_events(logdir, METRICS, EVAL_STEPS).close()
-    (logdir / "config.yaml").write_text("loss: {name: bce}\n")
+    config = {"loss": {"name": "bce"}, **({"health": health} if health is not None else {})}
+    (logdir / "config.yaml").write_text(yaml.safe_dump(config))
+    HealthLog(logdir).append(LOGGED)
     checkpoints = logdir / "checkpoints"
     checkpoints.mkdir()
     for step in (300, 400):
@@ -63,29 +76,25 @@ def write_run(logdir: Path, best: dict | None = BEST) -> Path:
     return logdir
 
 
-def starts(flags: np.ndarray) -> list[int]:
-    """Steps where a flag goes 0 -> 1, computed independently of the code under test."""
-    return [int(s) for i, s in enumerate(STEPS) if flags[i] and (i == 0 or not flags[i - 1])]
-
-
 def trend_line(out: str, tag: str) -> str:
     trends = out.split("\ntrends")[1].split("\n\n")[0]
     (line,) = [x for x in trends.splitlines() if x.strip().startswith(tag + " ")]
     return line
 
 
-def test_report_events_trends_best_and_advice(tmp_path, capsys):
+def test_report_events_health_now_trends_best_and_advice(tmp_path, capsys):
     write_run(tmp_path)
     assert main(["doctor", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"last step {STEPS[-1]}" in out and "loss bce" in out
     assert "ckpt_00000300.pt, ckpt_00000400.pt (newest step 400)" in out
     events = out.split("health events")[1].split("\n\n")[0]
-    expected = starts(SERIES["Health/overpowering"].astype(bool))
-    assert len(expected) == 2
-    assert [int(line.split()[0]) for line in events.splitlines()[2:]] == expected
+    assert [int(line.split()[0]) for line in events.splitlines()[2:]] == [150, 330]
     assert "overpowering" in events and "divergence" not in events
-    assert events.splitlines()[-1].endswith("(active)")  # the second one lasts to the end
+    assert events.splitlines()[-1].endswith("warn  (active)")  # the replay: still failing
+    now = out.split("health at the last step")[1].split("\n\n")[0]
+    active = {line.split()[0] for line in now.splitlines()[1:] if "ACTIVE" in line}
+    assert active == {"overpowering", "one_way", "collapse"}
     words = {
         "Loss/D": "falling",
         "Loss/G": "rising",
@@ -102,22 +111,47 @@ def test_report_events_trends_best_and_advice(tmp_path, capsys):
     )
     assert f"best.pt  step {BEST['step']}  score {BEST['score']:.4g}" in out
     advice = out.split("\nadvice\n")[1]
-    assert "overpowering: 2 event(s), first at step 150, still active" in advice
+    # the logged events, with the replayed monitor's message for the failure now
+    assert (
+        "overpowering: 2 event(s), first at step 150, still active; now: D overpowering" in advice
+    )
+    assert "over steps 330-370: D accuracy 0.99 real, 0.995 fake" in advice
     assert ", ".join(remedies("overpowering", "bce")) in advice  # bce: label smoothing alone
     assert "loss.name=bce" not in advice
-    assert "Metrics/tas/recall falling while precision is flat: mode collapse" in advice
-    assert "Loss/D falling while Loss/G rises" in advice
+    # failures the loop did not log, found by the monitor replaying the scalars
+    assert "collapse active at step 400 (replayed): mode collapse (Metrics/tas/recall" in advice
+    assert "one_way active at step 400 (replayed): one-way losses (Loss/D falling" in advice
     assert f"best.pt (step {BEST['step']}) beat every later evaluation" in advice
+
+
+def test_the_replay_uses_the_runs_own_health_settings(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    defaults = diagnose(write_run(tmp_path / "a", health=None))  # the default spans
+    assert HealthConfig().observations > len(STEPS)  # not enough D accuracies for them
+    assert defaults["health_now"]["overpowering"]["flag"] is False
+    assert defaults["events"][-1]["active"] is False  # the loop's event, not failing now
+    strict = diagnose(write_run(tmp_path / "b", health={**HEALTH, "accuracy_threshold": 0.999}))
+    assert strict["health_now"]["overpowering"]["flag"] is False  # 0.99 is below its bar
+    assert diagnose(write_run(tmp_path / "c"))["health_now"]["overpowering"]["flag"] is True
+
+
+def test_a_health_section_that_does_not_validate_is_a_one_line_error(tmp_path, capsys):
+    write_run(tmp_path, health={"window": 50})  # the old name of health.observations
+    with pytest.raises(SpecError, match=r"config.yaml: health.window: unknown key"):
+        diagnose(tmp_path)
+    assert main(["doctor", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_json_report(tmp_path, capsys):
     write_run(tmp_path, best=None)
     assert main(["doctor", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [(e["detector"], e["step"], e["value"]) for e in report["events"]] == [
-        ("overpowering", s, pytest.approx(0.99))
-        for s in starts(SERIES["Health/overpowering"].astype(bool))
+    assert [(e["detector"], e["step"], e["value"], e["action"]) for e in report["events"]] == [
+        ("overpowering", 150, 0.99, "warn"),
+        ("overpowering", 330, 0.99, "warn"),
     ]
+    assert report["events"][0]["message"] == LOGGED[0].message
     assert report["best"] is None and "no best.pt" in report["best_error"]
     now = report["health_now"]["overpowering"]
     assert now == {"step": STEPS[-1], "flag": True, "value": pytest.approx(0.99)}
@@ -132,7 +166,7 @@ def test_a_run_still_writing_is_read(tmp_path):
     finally:
         writer.close()
     assert report["last_step"] == STEPS[4] and report["checkpoints"] == []
-    assert report["monitored"] is False
+    assert report["monitored"] is False and report["events"] == []
     assert any("without the health monitor" in line for line in report["advice"])
 
 
@@ -142,7 +176,11 @@ def test_diverged_run_is_advised_as_such(tmp_path):
     report = diagnose(tmp_path)
     trend = {t["tag"]: t for t in report["trends"]}["Loss/D"]
     assert trend["trend"] == "non-finite" and trend["non_finite"] == 1 and trend["last"] == 1.0
-    assert any("Loss/D ended NaN/Inf" in line for line in report["advice"])
+    assert report["health_now"]["divergence"]["flag"] is True
+    assert any(
+        line.startswith("divergence active at step 70 (replayed): divergence (NaN/Inf in Loss/D)")
+        for line in report["advice"]
+    )
 
 
 @pytest.mark.parametrize("make", [lambda p: p / "absent", lambda p: p])
@@ -154,20 +192,20 @@ def test_logdir_without_event_files_is_a_one_line_error(tmp_path, make, capsys):
     assert err.startswith("stgan: error: ") and "no TensorBoard event files" in err
 
 
-def test_health_events_from_flags():
-    steps = np.array([1, 2, 3, 4, 5, 6])
-    flags = np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0])
-    scalars = {
-        "Health/collapse": Series(steps, flags),
-        "Health/collapse/value": Series(steps[:5], np.array([0.1, 0.2, 0.9, 0.9, 0.3])),
-        "Health/divergence": Series(steps, np.zeros(6)),
-    }
-    events = health_events(scalars)
-    assert [(e["detector"], e["step"], e["value"], e["active"]) for e in events] == [
-        ("collapse", 1, 0.1, False),
-        ("collapse", 5, 0.3, False),
+def test_logged_events_mark_the_last_of_a_detector_failing_now():
+    logged = [
+        {"step": 5, "detector": "collapse", "value": 0.3},
+        {"step": 1, "detector": "collapse", "value": 0.1},
+        {"step": 2, "detector": "divergence", "value": 1.0},
     ]
-    assert "collapse" in DETECTORS
+    now = {"collapse": {"flag": True}, "divergence": {"flag": False}}
+    events = logged_events(logged, now)
+    assert [(e["detector"], e["step"], e["active"]) for e in events] == [
+        ("collapse", 1, False),
+        ("divergence", 2, False),
+        ("collapse", 5, True),
+    ]
+    assert not any(e["active"] for e in logged_events(logged, {}))  # nothing replayed
 
 
 @pytest.mark.parametrize(
@@ -183,6 +221,15 @@ def test_health_events_from_flags():
 def test_trend_words(values, word):
     steps = np.arange(len(values)) * 10
     assert trend_word(steps, values) == word
+
+
+def test_rising_takes_the_monitors_one_way_correlation():
+    steps = np.arange(20) * 10
+    values = 0.5 * np.arange(20) + 3.0 * (np.arange(20) % 2)  # a zigzag drifting up
+    # its last half's rank correlation with time is 0.71: below the monitor's bar
+    assert HealthConfig.one_way_correlation > 0.71
+    assert trend_word(steps, values) == "oscillating"
+    assert trend_word(steps, values, correlation=0.7) == "rising"
 
 
 def test_describe_trend_numbers():

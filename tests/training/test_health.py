@@ -25,7 +25,9 @@ from stgan.training.health import (
 
 LOG_EVERY = 10
 # A small config so the series stay short; the defaults are checked by the healthy test.
-SMALL = HealthConfig(warmup=5, window=10, median_window=20, one_way_window=30, rearm_after=3)
+SMALL = HealthConfig(
+    warmup=5, observations=10, median_observations=20, one_way_observations=30, rearm_after=3
+)
 
 Values = dict[str, float]
 
@@ -117,16 +119,16 @@ def overpowered(i: int, v: Values) -> Values:
     return {**v, "D/real_acc": 0.995, "D/fake_acc": 0.99, "Loss/D": 0.3, "Grad/G_norm": 1.5}
 
 
-def test_overpowering_needs_a_full_window_of_accuracy_above_the_threshold():
+def test_overpowering_needs_full_observations_of_accuracy_above_the_threshold():
     config = SMALL
     monitor = Monitor(config)
     prefix = config.warmup + 7
     assert run(monitor, prefix) == []
-    events = run(monitor, 2 * config.window, overpowered, start=prefix)
+    events = run(monitor, 2 * config.observations, overpowered, start=prefix)
     assert detectors(events) == ["overpowering"]
     event = events[0]
-    # the window holds only overpowered observations at the window-th one
-    assert event.step == (prefix + config.window) * LOG_EVERY
+    # the last `observations` hold only overpowered ones at the observations-th one
+    assert event.step == (prefix + config.observations) * LOG_EVERY
     assert event.value == pytest.approx(0.99) and event.action == "warn"
     assert "D accuracy 0.995 real, 0.99 fake" in event.message
     for remedy in ("optim.lr_d", "optim.n_critic=1", "loss.name=bce loss.label_smoothing=0.1"):
@@ -142,13 +144,13 @@ def test_overpowering_below_the_threshold_is_silent():
         "D/real_acc": 0.99,
         "D/fake_acc": config.accuracy_threshold - 0.01,
     }  # noqa: E731
-    assert run(monitor, 5 * config.window, just_below) == []
+    assert run(monitor, 5 * config.observations, just_below) == []
 
 
 def test_overpowering_waits_for_the_warmup():
-    config = dataclasses.replace(SMALL, warmup=3 * SMALL.window)
+    config = dataclasses.replace(SMALL, warmup=3 * SMALL.observations)
     monitor = Monitor(config)
-    events = run(monitor, 4 * config.window, overpowered)
+    events = run(monitor, 4 * config.observations, overpowered)
     assert detectors(events) == ["overpowering"]
     assert events[0].step == (config.warmup + 1) * LOG_EVERY
 
@@ -160,7 +162,7 @@ def test_d_loss_near_zero_is_overpowering_except_for_wgan(loss_name, fires):
     no_acc = lambda i, v: {k: x for k, x in v.items() if "acc" not in k}  # noqa: E731
     zero = lambda i, v: {**no_acc(i, v), "Loss/D": config.d_loss_floor / 5}  # noqa: E731
     assert run(monitor, 20, no_acc) == []
-    events = run(monitor, 2 * config.window, zero, start=20)
+    events = run(monitor, 2 * config.observations, zero, start=20)
     assert detectors(events) == (["overpowering"] if fires else [])
     if fires:
         smoothing = "loss.label_smoothing=0.1"
@@ -174,7 +176,7 @@ def test_d_loss_near_zero_is_overpowering_except_for_wgan(loss_name, fires):
 def test_gradient_norm_far_from_its_running_median(key, factor, detector):
     config = SMALL
     monitor = Monitor(config)
-    prefix = config.warmup + config.median_window
+    prefix = config.warmup + config.median_observations
     assert run(monitor, prefix) == []
     events = run(monitor, 10, lambda i, v: {**v, key: v[key] * factor}, start=prefix)
     assert detectors(events) == [detector]
@@ -196,7 +198,7 @@ def test_collapse_when_fake_diversity_falls_well_below_real():
     monitor = Monitor(config)
     assert run(monitor, 20) == []
     collapsed = lambda i, v: {**v, "Health/fake_diversity": 0.05}  # noqa: E731
-    events = run(monitor, 2 * config.window, collapsed, start=20)
+    events = run(monitor, 2 * config.observations, collapsed, start=20)
     assert detectors(events) == ["collapse"]
     assert events[0].value < config.diversity_ratio
     assert "mode collapse" in events[0].message
@@ -252,10 +254,10 @@ def test_one_way_losses(key, slope, winner, remedy):
     config = SMALL
     monitor = Monitor(config)
     drift = lambda i, v: {**v, key: 1.0 + slope * i + 0.02 * math.sin(i)}  # noqa: E731
-    events = run(monitor, 3 * config.one_way_window, drift)
+    events = run(monitor, 3 * config.one_way_observations, drift)
     assert detectors(events) == ["one_way"]
     event = events[0]
-    assert event.step == config.one_way_window * LOG_EVERY
+    assert event.step == config.one_way_observations * LOG_EVERY
     assert math.copysign(1, event.value) == math.copysign(1, slope)
     assert abs(event.value) >= config.one_way_correlation
     assert winner in event.message and remedy in event.message and key in event.message
@@ -298,10 +300,10 @@ def test_reset_after_rollback_does_not_fire_the_same_evidence_again():
     assert detectors(run(monitor, 40, overpowered)) == ["overpowering"]
     monitor.reset_after_rollback()
     assert monitor.scalars()["Health/overpowering"] == 0.0
-    # the window refills before it can fire again, and warm-up comes first
+    # the observations refill before it can fire again, and warm-up comes first
     again = run(monitor, 40, overpowered, start=40)
     assert detectors(again) == ["overpowering"]
-    assert again[0].step == (40 + max(config.window, config.warmup + 1)) * LOG_EVERY
+    assert again[0].step == (40 + max(config.observations, config.warmup + 1)) * LOG_EVERY
 
 
 def test_disabled_monitor_is_silent():
@@ -321,17 +323,30 @@ def test_scalars_carry_flags_and_values():
 
 
 def test_config_from_yaml_mapping_and_its_errors():
-    config = build(HealthConfig, {"gradients": "stop", "window": 20}, "health")
-    assert config.action("exploding_gradients") == "stop" and config.window == 20
+    config = build(HealthConfig, {"gradients": "stop", "observations": 20}, "health")
+    assert config.action("exploding_gradients") == "stop" and config.observations == 20
     assert config.action("divergence") == "rollback"
     with pytest.raises(
-        SpecError, match=r"^health\.window: 1 is out of range; use an integer >= 2$"
+        SpecError, match=r"^health\.observations: 1 is out of range; use an integer >= 2$"
     ):
-        build(HealthConfig, {"window": 1}, "health")
+        build(HealthConfig, {"observations": 1}, "health")
     with pytest.raises(SpecError, match="health.collapse: 'explode' is not allowed"):
         build(HealthConfig, {"collapse": "explode"}, "health")
     with pytest.raises(SpecError, match="health.lr_factor"):
         build(HealthConfig, {"lr_factor": 1.5}, "health")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("window", "observations"),
+        ("median_window", "median_observations"),
+        ("one_way_window", "one_way_observations"),
+    ],
+)
+def test_the_old_window_keys_are_unknown_and_the_error_lists_the_new_names(old, new):
+    with pytest.raises(SpecError, match=rf"^health\.{old}: unknown key.* valid keys: .*\b{new}\b"):
+        build(HealthConfig, {old: 30}, "health")
 
 
 def test_batch_diversity_matches_a_hand_computation():

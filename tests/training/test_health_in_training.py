@@ -13,6 +13,7 @@ from stgan.training import loop
 from stgan.training.checkpoint import load_checkpoint
 from stgan.training.config import load_pipeline
 from stgan.training.health import DETECTORS
+from stgan.training.health_log import read_health_log
 from stgan.training.loop import train
 from tests.conftest import tiny_pipeline
 
@@ -45,6 +46,9 @@ def test_divergence_rolls_back_with_lower_rates_and_training_goes_on(tmp_path, c
     assert all(torch.isfinite(t).all() for t in final["G"].values())
     assert _scalars(logdir, "LR/G")[-1][1] == pytest.approx(0.01)
     assert 1.0 in [v for _, v in _scalars(logdir, "Health/divergence")]
+    logged = read_health_log(logdir)  # health.jsonl: the event as the loop acted on it
+    assert [(e["detector"], e["action"]) for e in logged][:1] == [("divergence", "rollback")]
+    assert logged[0]["message"] in err
 
 
 def test_divergence_that_persists_stops_with_a_summary(tmp_path):
@@ -63,7 +67,9 @@ def test_divergence_that_persists_stops_with_a_summary(tmp_path):
 def test_a_constant_generator_is_flagged_as_collapse(tmp_path, monkeypatch, capsys):
     real_generate = loop.generate
     monkeypatch.setattr(loop, "generate", lambda *a: real_generate(*a) * 0.0)
-    config = load_pipeline(tiny_pipeline(tmp_path, train=QUICK, health={"warmup": 2, "window": 3}))
+    config = load_pipeline(
+        tiny_pipeline(tmp_path, train=QUICK, health={"warmup": 2, "observations": 3})
+    )
     train(config, tmp_path / "run", device="cpu")
     assert "collapse" in capsys.readouterr().err
     flags = _scalars(tmp_path / "run", "Health/collapse")
@@ -78,7 +84,7 @@ def test_overpowering_d_is_flagged_and_can_stop_training(tmp_path, capsys):
             tmp_path,
             optim={"lr_g": 1e-6, "lr_d": 1e-2, **CONSTANT_LR},
             train={**QUICK, "steps": 30},
-            health={"warmup": 2, "window": 5, "overpowering": "stop"},
+            health={"warmup": 2, "observations": 5, "overpowering": "stop"},
         )
     )
     with pytest.raises(TrainingStopped, match="D overpowering G"):
