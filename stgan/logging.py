@@ -11,9 +11,8 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from stgan.health_names import DETECTORS
+from stgan.metrics.registry import SHOWN
 
-# Metrics shown per variable in the custom-scalars layout, each beside its floor.
-LAYOUT_METRICS = ("acf_error", "lsd_db", "wasserstein1", "ks", "c2st", "recall", "coverage")
 
 
 class RunLogger:
@@ -62,7 +61,7 @@ class RunLogger:
         }
         for v in variables:
             charts[f"Metrics {v}"] = {
-                m: ["Multiline", [f"Metrics/{v}/{m}", f"Floor/{v}/{m}"]] for m in LAYOUT_METRICS
+                m: ["Multiline", [f"Metrics/{v}/{m}", f"Floor/{v}/{m}"]] for m in SHOWN
             }
         self.writer.add_custom_scalars(charts)
 

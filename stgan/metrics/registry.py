@@ -49,7 +49,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("mmd2", ("mmd2",)),
     MetricInfo("c2st", ("c2st",), shown=True),
     MetricInfo("precision", ("precision",), better="higher"),
-    MetricInfo("recall", ("recall",), better="higher"),
+    MetricInfo("recall", ("recall",), better="higher", shown=True),
     MetricInfo("density", ("density",), better="higher"),
     MetricInfo("coverage", ("coverage",), better="higher", shown=True),
 )
