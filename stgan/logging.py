@@ -14,7 +14,6 @@ from stgan.health_names import DETECTORS
 from stgan.metrics.registry import SHOWN
 
 
-
 class RunLogger:
     """Writes a run's events under ``logdir``; only rank 0 makes one."""
 

@@ -120,6 +120,7 @@ def evaluate_files(
     """
     from stgan.figures import y_descends
     from stgan.metrics.inputs import Y_DIMS, check_arrays, layout_arrays, nan_census
+    from stgan.metrics.registry import selection_score
     from stgan.metrics.report import evaluate_arrays
     from stgan.training.distributed import resolve_device
 
@@ -136,6 +137,7 @@ def evaluate_files(
         batch_size=BATCH_SAMPLES,
         progress=True,
     )
+    report["score"] = selection_score(report)  # no floor here: the raw criterion values
     figures = {}
     if with_figures:
         units = {name: str(real[name].attrs.get("units", "")) for name in real_arrays}

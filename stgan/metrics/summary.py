@@ -38,7 +38,9 @@ def format_report(report: Mapping[str, Any], nan_notes: Mapping[str, int] | None
     lines.append(f"cross-correlation error  {_number(_cross_error(report))}")
     lines.append(f"samples  real {report['n_real']}  synthetic {report['n_synthetic']}")
     if "score" in report:
-        lines.append(f"score  {_number(report['score'])}  (selection score: 1 is the floor, lower is better)")
+        lines.append(
+            f"score  {_number(report['score'])}  (selection score: 1 is the floor, lower is better)"
+        )
     lines += [f"note: {note}" for note in notes(report, nan_notes)]
     return "\n".join(lines)
 

@@ -113,8 +113,6 @@ class TrainConfig:
             raise SpecError(f"{where}.num_workers: {self.num_workers} must be >= 0")
 
 
-
-
 @dataclass(frozen=True)
 class EvalConfig:
     """Domain metrics during training: EMA samples against a real split, in physical units."""

@@ -19,7 +19,7 @@ LENGTH = 8  # steps per synthetic sample
 REAL_STEPS = 100  # a long real series, cut into windows of LENGTH (4 steps left over)
 SYNTHETIC_SAMPLES = 10
 VARIABLES = ("tas", "pr")
-REPORT_KEYS = {"variables", "cross_correlation", "n_real", "n_synthetic"}
+REPORT_KEYS = {"variables", "cross_correlation", "n_real", "n_synthetic", "score"}
 VARIABLE_KEYS = {
     "acf", "psd", "wasserstein1", "ks", "energy", "quantiles", "mmd2", "c2st",
     "precision", "recall", "density", "coverage",
@@ -220,3 +220,23 @@ def test_to_json_is_strict_with_null_for_non_finite():
         "c": 2.5,
         "d": None,
     }
+
+
+def test_a_yaml_real_side_takes_no_variables_and_a_file_takes_no_split(tmp_path, tiny):
+    synthetic = tmp_path / "s.nc"
+    with_samples(make_dataset(nt=40), 4).to_netcdf(synthetic)
+    out = str(tmp_path / "r.json")
+    spec = str(tiny / "spec.yaml")
+    cases = [
+        (("--real", spec, "--variables", "tas"), "--variables: with a YAML --real"),
+        (("--real", str(synthetic), "--split", "val"), "--split val: only with a data spec"),
+        (
+            ("--real", spec, "--split", "nope"),
+            "split 'nope' is not defined; defined: train, val, test",
+        ),
+    ]
+    for args, message in cases:
+        result = run_cli("evaluate", *args, "--synthetic", str(synthetic), "--out", out)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not Path(out).exists()
