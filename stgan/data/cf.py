@@ -32,7 +32,8 @@ import xarray as xr
 
 from stgan import __version__
 from stgan.atomic import atomic_path
-from stgan.data.io import AXIS_UNITS, Source, open_file
+from stgan.data.dims import AXIS_LETTERS, AXIS_UNITS
+from stgan.data.io import Source, open_file
 from stgan.data.windows import time_steps
 from stgan.errors import DataError
 
@@ -222,19 +223,29 @@ def grid_shape(grid: dict) -> tuple[int, int]:
 
 
 def grid_coords(grid: dict) -> dict[str, xr.Variable]:
-    """The y/x coordinates (and auxiliary ones) as xarray variables."""
+    """The y/x coordinates (and auxiliary ones) as xarray variables.
+
+    The y and x coordinate variables carry CF ``axis`` "Y"/"X", so their dims are found
+    again (:mod:`stgan.data.dims`) whatever they are named.
+    """
+    axes = {grid["dims"][axis]: AXIS_LETTERS[axis] for axis in ("y", "x")}
     return {
         name: xr.Variable(
-            c["dims"], np.asarray(c["values"], dtype=c["dtype"]), cf_attrs(name, c["attrs"])
+            c["dims"],
+            np.asarray(c["values"], dtype=c["dtype"]),
+            cf_attrs(name, c["attrs"], axes.get(name) if c["dims"] == [name] else None),
         )
         for name, c in grid["coords"].items()
     }
 
 
-def cf_attrs(name: str, attrs: dict) -> dict:
+def cf_attrs(name: str, attrs: dict, axis: str | None = None) -> dict:
     """``attrs`` completed where CF allows: latitude/longitude ``standard_name`` from the
-    units, and ``long_name`` = ``name`` when neither name is given."""
+    units, ``long_name`` = ``name`` when neither name is given, and ``axis`` when given
+    and not set."""
     attrs = dict(attrs)
+    if axis is not None:
+        attrs.setdefault("axis", axis)
     inferred = STANDARD_NAME_FROM_UNITS.get(attrs.get("units"))
     if inferred and "standard_name" not in attrs:
         attrs["standard_name"] = inferred
