@@ -32,6 +32,7 @@ import xarray as xr
 
 from stgan import __version__
 from stgan.atomic import atomic_path
+from stgan.data.coarsen import coarsen
 from stgan.data.dims import AXIS_LETTERS, AXIS_UNITS
 from stgan.data.io import Source, open_file
 from stgan.data.windows import time_steps
@@ -154,8 +155,7 @@ def _grid_coords(ds: xr.Dataset, source: Source, window: tuple[slice, slice]) ->
             continue
         on = [d for d in coord.dims if d in crop]
         coord = coord.isel({d: crop[d] for d in on})
-        if k > 1 and on:
-            coord = coord.coarsen({d: k for d in on}, boundary="trim").mean()
+        coord = coarsen(coord, k, on)
         coord = coord.isel({d: cut[d] for d in on})
         out[str(name)] = {
             "dims": [str(d) for d in coord.dims],

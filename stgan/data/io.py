@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from stgan.data.coarsen import coarsen, trim
 from stgan.data.dims import Dims, detect_dims
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError, SpecError, reason
@@ -132,12 +133,7 @@ class Source:
             pieces, dim=self.dims.time, data_vars="all", coords="minimal", compat="override"
         )
         ds = ds.isel({self.dims.y: self.ys, self.dims.x: self.xs})
-        k = self.spec.coarsen
-        if k > 1:
-            ds = ds.coarsen({self.dims.y: k, self.dims.x: k}, boundary="trim").reduce(
-                np.mean
-            )  # NaN propagates, as in dataset._coarsen
-        return ds
+        return coarsen(ds, self.spec.coarsen, (self.dims.y, self.dims.x))
 
 
 def open_source(spec: DataSpec) -> Source:
@@ -156,12 +152,11 @@ def open_source(spec: DataSpec) -> Source:
     ys = _crop(first, dims.y, spec, "y")
     xs = _crop(first, dims.x, spec, "x")
     k = spec.coarsen
-    ys = slice(ys.start, ys.start + (ys.stop - ys.start) // k * k)
-    xs = slice(xs.start, xs.start + (xs.stop - xs.start) // k * k)
+    ys, xs = trim(ys, k), trim(xs, k)
     if ys.stop <= ys.start or xs.stop <= xs.start:
         raise SpecError(f"coarsen: factor {k} leaves no cells of the cropped grid; lower it")
     coords = {
-        axis: _coarse_coord(first[name].isel({name: s}), k)
+        axis: coarsen(first[name].isel({name: s}), k, [name])
         for axis, name, s in (("y", dims.y, ys), ("x", dims.x, xs))
     }
     source = Source(
@@ -229,9 +224,3 @@ def _crop(ds: xr.Dataset, dim: str, spec: DataSpec, axis: str) -> slice:
             f"crop.{axis}: [{lo}, {hi}] holds no '{dim}' value; the data span {values.min()} to {values.max()}"
         )
     return slice(int(inside[0]), int(inside[-1]) + 1)
-
-
-def _coarse_coord(coord: xr.DataArray, k: int) -> xr.DataArray:
-    if k == 1:
-        return coord
-    return coord.coarsen({coord.dims[0]: k}, boundary="trim").mean()
