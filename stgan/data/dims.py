@@ -46,7 +46,7 @@ class Dims:
     x: str
 
 
-def is_axis(attrs: Mapping, axis: str) -> bool:
+def _is_axis(attrs: Mapping, axis: str) -> bool:
     """True if a coordinate's CF ``attrs`` mark it as ``axis`` (sample, time, y or x)."""
     letter = AXIS_LETTERS.get(axis)
     return (
@@ -61,7 +61,7 @@ def find_dim(data: Data, axis: str) -> str | None:
 
     Returns None when no dim, or more than one, qualifies.
     """
-    by_attrs = [d for d in data.dims if d in data.coords and is_axis(data[d].attrs, axis)]
+    by_attrs = [d for d in data.dims if d in data.coords and _is_axis(data[d].attrs, axis)]
     if len(by_attrs) == 1:
         return str(by_attrs[0])
     by_name = [d for d in data.dims if str(d).lower() in COMMON_NAMES[axis]]
