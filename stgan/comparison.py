@@ -45,8 +45,9 @@ class Crop:
     @classmethod
     def of_grid(cls, grid: Mapping[str, Any]) -> Crop:
         """From a grid description (``stgan.data.cf.describe_grid``)."""
-        window = grid["window"]
-        return cls(slice(*window["y"]), slice(*window["x"]))
+        from stgan.data.cf import grid_region
+
+        return cls(*grid_region(grid))
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 
 :func:`describe_grid` records what a checkpoint needs to write physical, georeferenced
 output without the training files: dim names, the y/x coordinates (after crop and
-coarsen; the centre ``P x P`` window for a model trained on patches), the time step,
+coarsen; the centre ``P x P`` region for a model trained on patches), the time step,
 calendar and units, the variables' attributes, the global attributes worth keeping and
 the static mask. It is plain data (str/int/float/bool/list/dict), so it rides in a
 checkpoint loaded with ``torch.load(weights_only=True)``.
 
 The static mask is the set of cells that are NaN at every time step in the files (land
 in an ocean field, say; all splits, as it describes the grid, not the training set), per
-variable, stored as run-lengths ``[start, length]`` of the row-major flattened window: a
+variable, stored as run-lengths ``[start, length]`` of the row-major flattened region: a
 coastline costs a few numbers per row, not one per cell. The transforms' statistics
 cannot give it (they hold a NaN fraction, not where).
 
@@ -32,7 +32,9 @@ import xarray as xr
 
 from stgan import __version__
 from stgan.atomic import atomic_path
-from stgan.data.io import AXIS_UNITS, Source, open_file
+from stgan.data.coarsen import coarsen
+from stgan.data.dims import AXIS_LETTERS, AXIS_UNITS
+from stgan.data.io import Source, open_file
 from stgan.data.windows import time_steps
 from stgan.errors import DataError
 
@@ -94,12 +96,12 @@ def describe_grid(source: Source, patch: int | None = None) -> dict:
         The validated files of a data spec (after crop and coarsen).
     patch : int, optional
         Side ``P`` of the square patches a model was trained on: the description is then
-        of the ``P x P`` window at the centre of the grid (recorded under ``"window"``).
+        of the ``P x P`` region at the centre of the grid (recorded under ``"region"``).
 
     Returns
     -------
     dict
-        Keys ``format``, ``dims`` (time/y/x names), ``window`` (index ranges in the
+        Keys ``format``, ``dims`` (time/y/x names), ``region`` (index ranges in the
         cropped, coarsened grid), ``coords`` (name -> dims, values, dtype, attrs),
         ``time`` (step_seconds, calendar, units, first, attrs), ``variables`` (name ->
         attrs, in channel order), ``mask`` (name -> run-lengths of always-missing
@@ -107,44 +109,45 @@ def describe_grid(source: Source, patch: int | None = None) -> dict:
     """
     dims = source.dims
     height, width = source.grid
-    window = _centre_window(height, width, patch)
+    region = _centre_region(height, width, patch)
     first = open_file(source.files[0])
     try:
-        coords = _grid_coords(first, source, window)
+        coords = _grid_coords(first, source, region)
         time = _time_description(first[dims.time], source)
     finally:
         first.close()
     return {
         "format": GRID_FORMAT,
         "dims": {"time": dims.time, "y": dims.y, "x": dims.x},
-        "window": {
-            "y": [window[0].start, window[0].stop],
-            "x": [window[1].start, window[1].stop],
+        "region": {
+            "y": [region[0].start, region[0].stop],
+            "x": [region[1].start, region[1].stop],
             "grid": [height, width],
             "patch": patch,
         },
         "coords": coords,
         "time": time,
         "variables": {v: _plain_attrs(source.attrs[v]) for v in source.variables},
-        "mask": _static_mask_runs(source, window),
+        "mask": _static_mask_runs(source, region),
         "global_attrs": {
             k: _plain(v) for k, v in source.global_attrs.items() if k in KEPT_GLOBAL_ATTRS
         },
     }
 
 
-def _centre_window(height: int, width: int, patch: int | None) -> tuple[slice, slice]:
+def _centre_region(height: int, width: int, patch: int | None) -> tuple[slice, slice]:
+    """The ``patch x patch`` index ranges at the centre of the grid (all of it for None)."""
     if patch is None:
         return slice(0, height), slice(0, width)
     y0, x0 = (height - patch) // 2, (width - patch) // 2
     return slice(y0, y0 + patch), slice(x0, x0 + patch)
 
 
-def _grid_coords(ds: xr.Dataset, source: Source, window: tuple[slice, slice]) -> dict:
-    """Numeric coords on y and/or x (or scalar), cropped, coarsened and windowed."""
+def _grid_coords(ds: xr.Dataset, source: Source, region: tuple[slice, slice]) -> dict:
+    """Numeric coords on y and/or x (or scalar), cropped, coarsened and cut to ``region``."""
     dims = source.dims
     crop = {dims.y: source.ys, dims.x: source.xs}
-    cut = {dims.y: window[0], dims.x: window[1]}
+    cut = {dims.y: region[0], dims.x: region[1]}
     k = source.spec.coarsen
     out = {}
     for name in [dims.y, dims.x, *(c for c in ds.coords if c not in (dims.y, dims.x))]:
@@ -153,8 +156,7 @@ def _grid_coords(ds: xr.Dataset, source: Source, window: tuple[slice, slice]) ->
             continue
         on = [d for d in coord.dims if d in crop]
         coord = coord.isel({d: crop[d] for d in on})
-        if k > 1 and on:
-            coord = coord.coarsen({d: k for d in on}, boundary="trim").mean()
+        coord = coarsen(coord, k, on)
         coord = coord.isel({d: cut[d] for d in on})
         out[str(name)] = {
             "dims": [str(d) for d in coord.dims],
@@ -179,13 +181,13 @@ def _time_description(time: xr.DataArray, source: Source) -> dict:
     }
 
 
-def _static_mask_runs(source: Source, window: tuple[slice, slice]) -> dict[str, list[list[int]]]:
+def _static_mask_runs(source: Source, region: tuple[slice, slice]) -> dict[str, list[list[int]]]:
     """Per variable, the run-lengths of cells NaN at every time step (one dask pass)."""
     dims = source.dims
     always = source.to_dask().isnull().all(dims.time).compute()
     runs = {}
     for name in source.variables:
-        cells = always[name].transpose(dims.y, dims.x).values[window]  # (H, W)
+        cells = always[name].transpose(dims.y, dims.x).values[region]  # (H, W)
         runs[name] = _runs(cells.ravel())
     return runs
 
@@ -215,26 +217,42 @@ def _plain_attrs(attrs: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 
+def grid_region(grid: dict) -> tuple[slice, slice]:
+    """Index ranges of the described grid in the source's cropped, coarsened grid."""
+    region = grid["region"] if "region" in grid else grid["window"]  # "window" in older checkpoints
+    return slice(*region["y"]), slice(*region["x"])
+
+
 def grid_shape(grid: dict) -> tuple[int, int]:
     """``(H, W)`` of the described grid."""
-    (y0, y1), (x0, x1) = grid["window"]["y"], grid["window"]["x"]
-    return y1 - y0, x1 - x0
+    ys, xs = grid_region(grid)
+    return ys.stop - ys.start, xs.stop - xs.start
 
 
 def grid_coords(grid: dict) -> dict[str, xr.Variable]:
-    """The y/x coordinates (and auxiliary ones) as xarray variables."""
+    """The y/x coordinates (and auxiliary ones) as xarray variables.
+
+    The y and x coordinate variables carry CF ``axis`` "Y"/"X", so their dims are found
+    again (:mod:`stgan.data.dims`) whatever they are named.
+    """
+    axes = {grid["dims"][axis]: AXIS_LETTERS[axis] for axis in ("y", "x")}
     return {
         name: xr.Variable(
-            c["dims"], np.asarray(c["values"], dtype=c["dtype"]), cf_attrs(name, c["attrs"])
+            c["dims"],
+            np.asarray(c["values"], dtype=c["dtype"]),
+            cf_attrs(name, c["attrs"], axes.get(name) if c["dims"] == [name] else None),
         )
         for name, c in grid["coords"].items()
     }
 
 
-def cf_attrs(name: str, attrs: dict) -> dict:
+def cf_attrs(name: str, attrs: dict, axis: str | None = None) -> dict:
     """``attrs`` completed where CF allows: latitude/longitude ``standard_name`` from the
-    units, and ``long_name`` = ``name`` when neither name is given."""
+    units, ``long_name`` = ``name`` when neither name is given, and ``axis`` when given
+    and not set."""
     attrs = dict(attrs)
+    if axis is not None:
+        attrs.setdefault("axis", axis)
     inferred = STANDARD_NAME_FROM_UNITS.get(attrs.get("units"))
     if inferred and "standard_name" not in attrs:
         attrs["standard_name"] = inferred

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from stgan.data.coarsen import coarsen_array
 from stgan.data.io import Source
 from stgan.data.transforms import Transforms
 from stgan.errors import SpecError
@@ -83,7 +84,7 @@ class WindowDataset(Dataset):
         start = int(self.starts[index])
         ys, xs = self._region(index)
         x = self._read(start, start + self.length, ys, xs)  # (T, C, h*k, w*k)
-        x = _coarsen(x, self.source.spec.coarsen)  # (T, C, h, w)
+        x = coarsen_array(x, self.source.spec.coarsen)  # (T, C, h, w)
         z, mask = self.transforms.forward(x, channel_axis=1)
         return torch.from_numpy(z), torch.from_numpy(mask)
 
@@ -116,11 +117,3 @@ class WindowDataset(Dataset):
         if self.cache:
             n = int(self.source.offsets[-1])
             self._memory = self.source.read(self._handles, 0, n, self.source.ys, self.source.xs)
-
-
-def _coarsen(x: np.ndarray, k: int) -> np.ndarray:
-    """Block means over ``k x k`` cells; a block with any NaN is NaN (as in xarray's skipna=False)."""
-    if k == 1:
-        return x
-    t, c, h, w = x.shape
-    return x.reshape(t, c, h // k, k, w // k, k).mean(axis=(3, 5))  # (T, C, h/k, w/k)

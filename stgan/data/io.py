@@ -10,39 +10,17 @@ the hot path) and how to present the same data as a dask-backed
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from stgan.data.coarsen import coarsen, trim
+from stgan.data.dims import Dims, detect_dims
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError, SpecError, reason
-
-TIME_NAMES = ("time", "t", "valid_time", "date", "datetime")
-Y_NAMES = ("lat", "latitude", "y", "rlat", "nav_lat", "south_north", "grid_latitude")
-X_NAMES = ("lon", "longitude", "x", "rlon", "nav_lon", "west_east", "grid_longitude")
-AXIS_STANDARD_NAMES = {
-    "time": ("time",),
-    "y": ("latitude", "grid_latitude", "projection_y_coordinate"),
-    "x": ("longitude", "grid_longitude", "projection_x_coordinate"),
-}
-AXIS_UNITS = {
-    "y": ("degrees_north", "degree_north", "degrees_N"),
-    "x": ("degrees_east", "degree_east", "degrees_E"),
-}
-AXIS_LETTERS = {"time": "T", "y": "Y", "x": "X"}
-COMMON_NAMES = {"time": TIME_NAMES, "y": Y_NAMES, "x": X_NAMES}
-
-
-@dataclass(frozen=True)
-class Dims:
-    """The names of the time, y and x dims in the files."""
-
-    time: str
-    y: str
-    x: str
 
 
 def resolve_files(spec: DataSpec) -> list[Path]:
@@ -85,47 +63,6 @@ def open_file(path: Path, chunks: dict | None = None) -> xr.Dataset:
         raise DataError(
             f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
         ) from None
-
-
-def detect_dims(ds: xr.Dataset, spec: DataSpec, where: str) -> Dims:
-    """Find time/y/x dims from overrides, CF attributes, then common names."""
-    names = {}
-    for axis in ("time", "y", "x"):
-        override = getattr(spec.dims, axis)
-        if override is not None:
-            if override not in ds.dims:
-                raise DataError(
-                    f"{where}: dims.{axis} '{override}' is not a dim; dims are {_list(ds.dims)}"
-                )
-            names[axis] = override
-        else:
-            names[axis] = _detect_axis(ds, axis, where)
-    if len(set(names.values())) < 3:
-        raise DataError(
-            f"{where}: dims detected as {names} are not distinct; set them under 'dims:' in the spec"
-        )
-    return Dims(**names)
-
-
-def _detect_axis(ds: xr.Dataset, axis: str, where: str) -> str:
-    by_attrs = [d for d in ds.dims if d in ds.coords and _is_axis(ds[d].attrs, axis)]
-    if len(by_attrs) == 1:
-        return str(by_attrs[0])
-    by_name = [d for d in ds.dims if str(d).lower() in COMMON_NAMES[axis]]
-    if len(by_name) == 1:
-        return str(by_name[0])
-    raise DataError(
-        f"{where}: cannot identify the {axis} dim among dims {_list(ds.dims)}; "
-        f"name it in the spec, e.g. 'dims: {{{axis}: NAME}}'"
-    )
-
-
-def _is_axis(attrs: dict, axis: str) -> bool:
-    return (
-        attrs.get("axis") == AXIS_LETTERS[axis]
-        or attrs.get("standard_name") in AXIS_STANDARD_NAMES[axis]
-        or attrs.get("units") in AXIS_UNITS.get(axis, ())
-    )
 
 
 def _list(items) -> str:
@@ -196,12 +133,7 @@ class Source:
             pieces, dim=self.dims.time, data_vars="all", coords="minimal", compat="override"
         )
         ds = ds.isel({self.dims.y: self.ys, self.dims.x: self.xs})
-        k = self.spec.coarsen
-        if k > 1:
-            ds = ds.coarsen({self.dims.y: k, self.dims.x: k}, boundary="trim").reduce(
-                np.mean
-            )  # NaN propagates, as in dataset._coarsen
-        return ds
+        return coarsen(ds, self.spec.coarsen, (self.dims.y, self.dims.x))
 
 
 def open_source(spec: DataSpec) -> Source:
@@ -209,7 +141,7 @@ def open_source(spec: DataSpec) -> Source:
     files = resolve_files(spec)
     opened = [(f, open_file(f)) for f in files]
     first_path, first = opened[0]
-    dims = detect_dims(first, spec, str(first_path))
+    dims = detect_dims(first, asdict(spec.dims), str(first_path))
     for path, ds in opened:
         _check_variables(ds, spec, dims, path)
     for path, ds in opened[1:]:
@@ -220,12 +152,11 @@ def open_source(spec: DataSpec) -> Source:
     ys = _crop(first, dims.y, spec, "y")
     xs = _crop(first, dims.x, spec, "x")
     k = spec.coarsen
-    ys = slice(ys.start, ys.start + (ys.stop - ys.start) // k * k)
-    xs = slice(xs.start, xs.start + (xs.stop - xs.start) // k * k)
+    ys, xs = trim(ys, k), trim(xs, k)
     if ys.stop <= ys.start or xs.stop <= xs.start:
         raise SpecError(f"coarsen: factor {k} leaves no cells of the cropped grid; lower it")
     coords = {
-        axis: _coarse_coord(first[name].isel({name: s}), k)
+        axis: coarsen(first[name].isel({name: s}), k, [name])
         for axis, name, s in (("y", dims.y, ys), ("x", dims.x, xs))
     }
     source = Source(
@@ -293,9 +224,3 @@ def _crop(ds: xr.Dataset, dim: str, spec: DataSpec, axis: str) -> slice:
             f"crop.{axis}: [{lo}, {hi}] holds no '{dim}' value; the data span {values.min()} to {values.max()}"
         )
     return slice(int(inside[0]), int(inside[-1]) + 1)
-
-
-def _coarse_coord(coord: xr.DataArray, k: int) -> xr.DataArray:
-    if k == 1:
-        return coord
-    return coord.coarsen({coord.dims[0]: k}, boundary="trim").mean()

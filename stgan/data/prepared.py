@@ -41,10 +41,6 @@ class PreparedData:
             cache=self.spec.cache == "memory",
         )
 
-    @property
-    def kinds(self) -> dict[str, str]:
-        return {name: v.transform for name, v in self.spec.variables.items()}
-
 
 def prepare(spec: DataSpec, transforms: Transforms | None = None) -> PreparedData:
     """Validate files and splits, stream the train statistics and fit the transforms.

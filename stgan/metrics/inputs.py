@@ -1,25 +1,30 @@
 """Input rules: arrays checked and laid out as ``(sample, time, y, x)`` per variable.
 
-A dataset without a sample dimension is cut into non-overlapping windows of the other
-side's sequence length, from its first time step; the remainder is dropped.
+The dims are identified as the data loader identifies them (:mod:`stgan.data.dims`): CF
+attributes, then common names; a dim identified on one side names the same-named dim of
+the other. A dataset without a sample dimension is cut into non-overlapping windows of
+the other side's sequence length, from its first time step; the remainder is dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 
 import dask
 import numpy as np
 import xarray as xr
 
+from stgan.data.dims import AXES, SAMPLE_NAMES, TIME_NAMES, X_NAMES, Y_NAMES, Dims, find_dim
 from stgan.errors import DataError
 from stgan.metrics.acf import default_lags
 from stgan.metrics.base import Array, check_ndim
 
-SAMPLE_DIMS = ("sample", "member", "realization", "ensemble")
-TIME_DIMS = ("time", "valid_time", "t")
-Y_DIMS = ("y", "lat", "latitude", "rlat", "south_north")
-X_DIMS = ("x", "lon", "longitude", "rlon", "west_east")
+# The common-name tables under their former names here; they live in stgan.data.dims.
+SAMPLE_DIMS, TIME_DIMS, Y_DIMS, X_DIMS = SAMPLE_NAMES, TIME_NAMES, Y_NAMES, X_NAMES
+LAYOUT_AXES = ("sample", *AXES)
+# The (sample or None, time, y, x) dim names of one variable.
+Layout = tuple[str | None, str, str, str]
 
 
 def to_samples(array: Array, length: int) -> Array:
@@ -65,31 +70,44 @@ def check_arrays(
 
 
 def dataset_arrays(
-    real: xr.Dataset, synthetic: xr.Dataset, variables: Sequence[str] | None = None
+    real: xr.Dataset,
+    synthetic: xr.Dataset,
+    variables: Sequence[str] | None = None,
+    dims: Dims | Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Array], dict[str, Array]]:
     """Per-variable ``(sample, time, y, x)`` arrays of two datasets, after checking them.
 
-    Raises DataError for different variables or grids, differing ``units``, an all-NaN
-    variable, or when neither side has a sample dimension.
+    Raises DataError for dims that cannot be identified, different variables or grids,
+    differing ``units``, an all-NaN variable, or when neither side has a sample dimension.
     """
-    arrays = layout_arrays(real, synthetic, variables)
+    arrays = layout_arrays(real, synthetic, variables, dims)
     nan_census(*arrays)
     return arrays
 
 
 def layout_arrays(
-    real: xr.Dataset, synthetic: xr.Dataset, variables: Sequence[str] | None = None
+    real: xr.Dataset,
+    synthetic: xr.Dataset,
+    variables: Sequence[str] | None = None,
+    dims: Dims | Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Array], dict[str, Array]]:
     """``dataset_arrays`` without the NaN check, so without reading any data.
 
+    ``dims`` (axis -> dim name, or a data source's :class:`~stgan.data.dims.Dims`) names
+    dims that carry neither CF attributes nor common names, as a spec's ``dims:`` does.
     Dask-backed datasets give dask arrays, still lazy: open large files with ``chunks``
     along the sample (or time) dimension and the metrics stream them in batches.
     """
+    named = asdict(dims) if isinstance(dims, Dims) else dict(dims or {})
     names = _variables(real, synthetic, variables)
+    layouts = {n: _pair_layouts(real[n], synthetic[n], named) for n in names}
     for name in names:
-        _check_pair(real[name], synthetic[name], name)
-    length = _sequence_length(real[names[0]], synthetic[names[0]])
-    return tuple({n: _samples(ds[n], length) for n in names} for ds in (real, synthetic))
+        _check_pair(real[name], synthetic[name], name, layouts[name])
+    length = _sequence_length(real[names[0]], synthetic[names[0]], layouts[names[0]])
+    return tuple(
+        {n: _samples(ds[n], layouts[n][side], length) for n in names}
+        for side, ds in enumerate((real, synthetic))
+    )
 
 
 def nan_census(real: Mapping[str, Array], synthetic: Mapping[str, Array]) -> dict[str, int]:
@@ -141,25 +159,44 @@ def _gridded(ds: xr.Dataset) -> set[str]:
     return {n for n, v in ds.data_vars.items() if v.ndim >= 3}
 
 
-def _dims(da: xr.DataArray) -> tuple[str | None, str, str, str]:
-    """(sample or None, time, y, x) dimension names of ``da``."""
-    found = [
-        next((d for d in da.dims if d in options), None)
-        for options in (SAMPLE_DIMS, TIME_DIMS, Y_DIMS, X_DIMS)
-    ]
-    if None in found[1:] or len(da.dims) != len([d for d in found if d]):
+def _pair_layouts(
+    real: xr.DataArray, synthetic: xr.DataArray, named: Mapping[str, str]
+) -> tuple[Layout, Layout]:
+    """The layouts of one variable on both sides; a dim identified on one side (by name,
+    CF attributes or common name) names the same-named dim of the other."""
+    found = [{axis: _find(da, axis, named) for axis in LAYOUT_AXES} for da in (real, synthetic)]
+    for axis in LAYOUT_AXES:
+        for this, other, da in ((found[0], found[1], real), (found[1], found[0], synthetic)):
+            if this[axis] is None and other[axis] in da.dims:
+                this[axis] = other[axis]
+    return _layout(real, found[0]), _layout(synthetic, found[1])
+
+
+def _find(da: xr.DataArray, axis: str, named: Mapping[str, str]) -> str | None:
+    name = named.get(axis)
+    return name if name in da.dims else find_dim(da, axis)
+
+
+def _layout(da: xr.DataArray, found: Mapping[str, str | None]) -> Layout:
+    layout = tuple(found[axis] for axis in LAYOUT_AXES)
+    used = [d for d in layout if d is not None]
+    if None in layout[1:] or len(set(used)) != len(used) or set(used) != set(da.dims):
+        identified = ", ".join(f"{axis}={dim}" for axis, dim in found.items() if dim)
         raise DataError(
-            f"{da.name!r} has dims {da.dims}; expected time, y, x (optionally a sample dim: "
-            f"{'/'.join(SAMPLE_DIMS)}), with y one of {Y_DIMS} and x one of {X_DIMS}"
+            f"{da.name!r} has dims {da.dims} (identified: {identified or 'none'}); expected "
+            f"time, y, x and optionally a sample dim ({'/'.join(SAMPLE_NAMES)}): give the "
+            "coordinates CF 'axis' attributes (T, Y, X) or common names (time, lat, lon)"
         )
-    return found[0], found[1], found[2], found[3]
+    return layout
 
 
-def _check_pair(real: xr.DataArray, synthetic: xr.DataArray, name: str) -> None:
+def _check_pair(
+    real: xr.DataArray, synthetic: xr.DataArray, name: str, layouts: tuple[Layout, Layout]
+) -> None:
     units = real.attrs.get("units"), synthetic.attrs.get("units")
     if units[0] != units[1]:
         raise DataError(f"{name!r}: real units {units[0]!r}, synthetic {units[1]!r}; convert one")
-    for axis, dim_r, dim_s in zip(("y", "x"), _dims(real)[2:], _dims(synthetic)[2:], strict=True):
+    for axis, dim_r, dim_s in zip(("y", "x"), layouts[0][2:], layouts[1][2:], strict=True):
         coords = [
             da[d].values if d in da.coords else np.arange(da.sizes[d])
             for da, d in ((real, dim_r), (synthetic, dim_s))
@@ -171,19 +208,20 @@ def _check_pair(real: xr.DataArray, synthetic: xr.DataArray, name: str) -> None:
             )
 
 
-def _sequence_length(real: xr.DataArray, synthetic: xr.DataArray) -> int:
-    for da in (real, synthetic):
-        sample, time, _, _ = _dims(da)
+def _sequence_length(
+    real: xr.DataArray, synthetic: xr.DataArray, layouts: tuple[Layout, Layout]
+) -> int:
+    for da, (sample, time, _, _) in zip((real, synthetic), layouts):
         if sample is not None:
             return da.sizes[time]
     raise DataError(
-        f"neither dataset has a sample dimension ({'/'.join(SAMPLE_DIMS)}); add one to "
+        f"neither dataset has a sample dimension ({'/'.join(SAMPLE_NAMES)}); add one to "
         "either, or cut the series with stgan.metrics.to_samples"
     )
 
 
-def _samples(da: xr.DataArray, length: int) -> Array:
-    sample, time, y, x = _dims(da)
+def _samples(da: xr.DataArray, layout: Layout, length: int) -> Array:
+    sample, time, y, x = layout
     if sample is None:
         return to_samples(da.transpose(time, y, x).data, length)
     return da.transpose(sample, time, y, x).data

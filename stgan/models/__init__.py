@@ -2,7 +2,6 @@
 
 from stgan.models.config import DiscriminatorConfig, GeneratorConfig
 from stgan.models.generator import Generator
-from stgan.models.layers import count_parameters
 from stgan.models.registry import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
 
 __all__ = [
@@ -13,5 +12,4 @@ __all__ = [
     "GeneratorConfig",
     "build_discriminator",
     "build_generator",
-    "count_parameters",
 ]

@@ -67,7 +67,7 @@ class FrameDecoder(nn.Module):
 
 
 class Generator(nn.Module):
-    """Shared interface: ``latents`` draws (z, noise), ``sample`` generates, ``forward`` maps.
+    """Shared interface: ``latents`` draws (z, noise), ``forward`` maps them to sequences.
 
     ``forward(z, noise, context=None)`` takes z (B, latent_dim), noise
     (B, noise_steps(T), noise_channels, h, w) and, when conditional, context
@@ -107,24 +107,19 @@ class Generator(nn.Module):
         """Draw ``z`` (B, latent_dim) and noise (B, steps, noise_channels, h, w).
 
         On ``device`` (default the model's), where ``generator`` must live; ``None`` uses
-        the global RNG.
+        the global RNG. Sequences of ``frames`` (default: the built length) are
+        ``g(*g.latents(B, frames))`` (plus the context frames when conditional):
+
+        >>> from stgan.models import GeneratorConfig, build_generator
+        >>> g = build_generator(GeneratorConfig(), channels=1, height=16, width=16, frames=8)
+        >>> g(*g.latents(2, frames=5)).shape
+        torch.Size([2, 5, 1, 16, 16])
         """
         device = device or next(self.parameters()).device
         steps = self.noise_steps(frames or self.frames)
         z = torch.randn(batch, self.cfg.latent_dim, generator=generator, device=device)
         noise_shape = (batch, steps, self.cfg.noise_channels, *self.low_hw)
         return z, torch.randn(noise_shape, generator=generator, device=device)
-
-    def sample(
-        self,
-        batch: int,
-        frames: int | None = None,
-        context: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Generate (B, frames, C, H, W); ``frames`` defaults to the built length."""
-        z, noise = self.latents(batch, frames, generator)
-        return self(z, noise, context)
 
     @torch.no_grad()
     def set_lower(self, lower: torch.Tensor) -> None:

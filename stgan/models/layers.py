@@ -170,8 +170,3 @@ class MinibatchStd(nn.Module):
         std = std.flatten(1).mean(dim=1)  # (N/G,)
         std = std.repeat(group).view(n, 1, *[1] * (len(rest) - 1))  # (N, 1, 1...)
         return torch.cat([x, std.expand(n, 1, *rest[1:])], dim=1)  # (N, C + 1, *S)
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) scalar parameters in ``module``."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -2,7 +2,7 @@
 
 >>> g = build_generator(GeneratorConfig(name="convgru"), channels=1, height=16, width=16, frames=8)
 >>> d = build_discriminator(DiscriminatorConfig(name="dual"), channels=1, height=16, width=16, frames=8)
->>> d(g.sample(2)).shape
+>>> d(g(*g.latents(2))).shape
 torch.Size([2])
 """
 

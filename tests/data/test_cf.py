@@ -74,16 +74,18 @@ def test_static_mask_is_per_variable_and_always_missing_only(noleap):
     assert mask[0].sum() == 2 and mask[1].sum() == 3  # the once-missing cell is not in it
 
 
-def test_patch_is_the_centre_window(tmp_path):
+def test_patch_is_the_centre_region(tmp_path):
     ds = make_dataset(ny=6, nx=8, nan_cells=((1, 2),))
     grid = grid_of(tmp_path, ds, patch=4)
-    assert grid["window"] == {"y": [1, 5], "x": [2, 6], "grid": [6, 8], "patch": 4}
+    assert grid["region"] == {"y": [1, 5], "x": [2, 6], "grid": [6, 8], "patch": 4}
     coords = grid_coords(grid)
     np.testing.assert_array_equal(coords["lat"].values, ds.lat.values[1:5])
     np.testing.assert_array_equal(coords["lon"].values, ds.lon.values[2:6])
     expected = np.zeros((1, 4, 4), bool)
     expected[0, 0, 0] = True  # cell (1, 2) of the grid
     np.testing.assert_array_equal(static_mask(grid), expected)
+    older = {("window" if k == "region" else k): v for k, v in grid.items()}  # its former name
+    np.testing.assert_array_equal(static_mask(older), expected)
 
 
 def test_crop_and_coarsen_carry_to_coordinates_and_aux_coords(tmp_path):

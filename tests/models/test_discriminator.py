@@ -65,7 +65,7 @@ def test_gradients_reach_every_parameter(make_g, make_d, context, g_name, d_name
     g = make_g(name=g_name, conditional=conditional, spectral_norm=True)
     d = make_d(name=d_name, spectral_norm=True, minibatch_std=True)
     ctx = context if conditional else None
-    d(g.sample(2, context=ctx), ctx).sum().backward()
+    d(g(*g.latents(2), ctx), ctx).sum().backward()
     for net in (g, d):
         for name, p in net.named_parameters():
             assert p.grad is not None, name

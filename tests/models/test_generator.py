@@ -15,7 +15,7 @@ NAMES = ["convgru", "convlstm", "conv3d"]
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_sample_shape_and_finite(make_g, real, context, name, conditional, spectral_norm):
     g = make_g(name=name, conditional=conditional, spectral_norm=spectral_norm)
-    x = g.sample(2, context=context if conditional else None)
+    x = g(*g.latents(2), context if conditional else None)
     assert x.shape == real.shape
     assert x.isfinite().all()
 
@@ -23,9 +23,9 @@ def test_sample_shape_and_finite(make_g, real, context, name, conditional, spect
 @pytest.mark.parametrize("name", NAMES)
 def test_sample_is_reproducible_with_a_generator(make_g, name):
     g = make_g(name=name)
-    a = g.sample(2, generator=torch.Generator().manual_seed(3))
-    b = g.sample(2, generator=torch.Generator().manual_seed(3))
-    c = g.sample(2, generator=torch.Generator().manual_seed(4))
+    a = g(*g.latents(2, generator=torch.Generator().manual_seed(3)))
+    b = g(*g.latents(2, generator=torch.Generator().manual_seed(3)))
+    c = g(*g.latents(2, generator=torch.Generator().manual_seed(4)))
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
 
@@ -53,26 +53,30 @@ def test_context_drives_the_conditional_output(make_g, context):
 
 @pytest.mark.parametrize("name", ["convgru", "convlstm"])
 def test_recurrent_generator_unrolls_any_length(make_g, name):
-    assert make_g(name=name).sample(1, frames=7).shape == (1, 7, 1, 8, 8)
+    g = make_g(name=name)
+    assert g(*g.latents(1, frames=7)).shape == (1, 7, 1, 8, 8)
 
 
 def test_conv3d_generator_is_built_for_its_frames(make_g):
     with pytest.raises(ValueError, match="built for 4 frames, asked for 8"):
-        make_g(name="conv3d").sample(1, frames=8)
+        g = make_g(name="conv3d")
+        g(*g.latents(1, frames=8))
 
 
 def test_tanh_bounds_the_output(make_g):
-    x = make_g(output_activation="tanh").sample(2)
+    g = make_g(output_activation="tanh")
+    x = g(*g.latents(2))
     assert x.abs().max() <= 1
 
 
 def test_context_must_match_the_mode(make_g, context):
+    conditional, unconditional = make_g(conditional=True), make_g()
     with pytest.raises(ValueError, match="needs context"):
-        make_g(conditional=True).sample(2)
+        conditional(*conditional.latents(2))
     with pytest.raises(ValueError, match="takes no context"):
-        make_g().sample(2, context=context)
+        unconditional(*unconditional.latents(2), context)
     with pytest.raises(ValueError, match="context: expected shape"):
-        make_g(conditional=True).sample(2, context=context[:, :1])
+        conditional(*conditional.latents(2), context[:, :1])
 
 
 def test_grid_not_divisible_by_the_downsampling_factor():
@@ -98,7 +102,7 @@ def test_a_fresh_generator_is_not_collapsed(name):
     cfg = GeneratorConfig(name=name, base_channels=32, up_stages=3)
     g = build_generator(cfg, 1, 32, 32, 8)
     with torch.no_grad():
-        x = g.sample(8, generator=torch.Generator().manual_seed(0))
+        x = g(*g.latents(8, generator=torch.Generator().manual_seed(0)))
     assert batch_diversity(x) > 0.05
 
 
@@ -131,7 +135,7 @@ def test_a_lower_bound_bounds_its_channel_exactly_and_travels_with_the_weights(n
     cfg = GeneratorConfig(**{**TINY_G, "name": name})
     g = build_generator(cfg, 2, 8, 8, T)
     g.set_lower(torch.tensor([0.0, -float("inf")]))
-    x = g.sample(4, generator=torch.Generator().manual_seed(0))
+    x = g(*g.latents(4, generator=torch.Generator().manual_seed(0)))
     bounded, free = x[:, :, 0], x[:, :, 1]
     assert bounded.min() == 0 and (bounded == 0).float().mean() > 0.1  # a point mass at 0
     assert free.min() < 0

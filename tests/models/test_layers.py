@@ -1,10 +1,9 @@
 import pytest
 import torch
-from torch import nn
 from torch.nn.utils import parametrize
 
 from stgan.errors import StganError
-from stgan.models import count_parameters, layers
+from stgan.models import layers
 
 
 def _maps(state):
@@ -78,14 +77,6 @@ def test_grid_check_names_grid_factor_and_fix():
         layers.check_grid(33, 49, 4, "generator")
     with pytest.raises(StganError, match="6 frames are not divisible by 4.*e.g. 4"):
         layers.check_frames(6, 4, "generator")
-
-
-def test_count_parameters():
-    net = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
-    assert count_parameters(net) == 8 + 3
-    net[1].requires_grad_(False)
-    assert count_parameters(net) == 8
-    assert count_parameters(net, trainable_only=False) == 11
 
 
 def test_window_clock_is_sines_and_cosines_from_each_samples_phase():
