@@ -127,6 +127,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise SpecError(f"{key}: expected a mapping, found {value!r}")
         return {str(k): _coerce(args[1], v, _join(key, k)) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):  # built already, e.g. a data spec read from its own file
+            return value
         return build(hint, value, key)
     return _scalar(hint, value, key)
 

@@ -95,6 +95,7 @@ def tiny_pipeline(directory: Path, **sections) -> Path:
         },
         "optim": {"warmup_steps": 2, "schedule": "cosine"},
         "train": {"steps": 6, "batch_size": 2, "log_every": 1, "hist_every": 3, "ckpt_every": 3},
+        "report": {"split": "val"},  # the data have no test split
     }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value

@@ -15,7 +15,7 @@ def pipeline_with_test_split(tmp_path):
     path = tiny_pipeline(
         tmp_path,
         train={"steps": 2, "log_every": 1, "ckpt_every": 2},
-        report={"samples": 8, "baselines": ["untrained", "ar1"]},
+        report={"samples": 8, "split": "test", "baselines": ["untrained", "ar1"]},
     )
     raw = path.read_text().replace("- 0.7\n    - 0.3\n    - 0.0", "- 0.5\n    - 0.2\n    - 0.3")
     path.write_text(raw)

@@ -15,6 +15,8 @@ from stgan.errors import SpecError
 
 Transform = Literal["standardize", "minmax", "log1p", "none"]
 
+SPLITS = ("train", "val", "test")  # the split names a spec may define, in time order
+
 
 @dataclass(frozen=True)
 class VariableSpec:
@@ -91,6 +93,14 @@ class SplitSpec:
                 )
             if self.fractions[0] <= 0:
                 raise SpecError(f"{where}.fractions: the train fraction must be > 0")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The splits this spec defines, in time order: those given a date range, or a
+        fraction > 0 (a fraction too small to hold a time step is found with the data)."""
+        if self.fractions is not None:
+            return tuple(name for name, f in zip(SPLITS, self.fractions) if f > 0)
+        return tuple(name for name in SPLITS if getattr(self, name) is not None)
 
 
 @dataclass(frozen=True)

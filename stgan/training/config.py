@@ -3,11 +3,17 @@
 A pipeline YAML (see ``pipelines/``) names its data spec by path (relative to the
 pipeline file) or inline; ``--set key=value`` overrides apply before validation,
 so a typo there is caught like a typo in the file.
+
+Each section checks its own keys as it is built; :func:`resolve` then checks, once,
+every rule that spans sections (context frames against the window, evaluation steps
+against the run, split names against the data spec, ...). Values derived from more
+than one section (:attr:`PipelineConfig.output_frames`, ``split_names``, ``eval_steps``,
+...) are properties of the config, so every stage reads the same answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,7 +157,10 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    data: Any  # a spec path, {spec: path, key: override, ...}, or a mapping; a DataSpec once loaded
+    """A whole pipeline, built by :func:`pipeline_from_dict` or :func:`load_pipeline`,
+    which check the rules that span its sections (:func:`resolve`)."""
+
+    data: DataSpec
     name: str = "run"
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -166,11 +175,137 @@ class PipelineConfig:
         return self.data
 
     @property
+    def channels(self) -> int:
+        """Channels C of every ``(B, T, C, H, W)`` batch: one per data variable."""
+        return len(self.data.variables)
+
+    @property
+    def context_frames(self) -> int:
+        """Frames T_in at the start of each window that a conditional generator is given
+        (0 for an unconditional one, whatever ``model.generator.context_frames`` says)."""
+        generator = self.model.generator
+        return generator.context_frames if generator.conditional else 0
+
+    @property
     def output_frames(self) -> int:
-        """Frames the generator makes: the window less a conditional generator's context."""
-        gcfg = self.model.generator
-        length = self.spec.window.length
-        return length - gcfg.context_frames if gcfg.conditional else length
+        """Frames T the generator makes and D scores: the window minus the context."""
+        return self.data.window.length - self.context_frames
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """The splits the data spec defines, in time order (a subset of train, val, test)."""
+        return self.data.split.names
+
+    @property
+    def eval_steps(self) -> range:
+        """Steps at which training evaluates (``eval.every``, 2 x ``eval.every``, ... up to
+        ``train.steps``); empty when evaluation is off. ``step in eval_steps`` tests one."""
+        every = self.eval.every
+        return range(every, self.train.steps + 1, every) if every else range(0)
+
+
+MIN_OUTPUT_FRAMES = 2  # the ACF metrics need a lag
+
+
+def resolve(config: PipelineConfig) -> PipelineConfig:
+    """Check every rule that spans sections, once; return ``config`` unchanged.
+
+    Raises ``SpecError`` with one line naming the keys and the fix. Rules that need the
+    data themselves (a patch larger than the grid, a split too short for a window, too
+    few evaluation windows) are checked when the data are opened.
+    """
+    for rule in CROSS_SECTION_RULES:
+        rule(config)
+    return config
+
+
+def _check_output_frames(config: PipelineConfig) -> None:
+    length, context = config.data.window.length, config.context_frames
+    if context and config.output_frames < MIN_OUTPUT_FRAMES:
+        raise SpecError(
+            f"model.generator.context_frames: {context} leaves {max(config.output_frames, 0)} "
+            f"of data.window.length {length} to generate and the ACF metrics need "
+            f"{MIN_OUTPUT_FRAMES}; use context_frames <= {length - MIN_OUTPUT_FRAMES} "
+            "or a longer window"
+        )
+
+
+def _check_temporal_factor(config: PipelineConfig) -> None:
+    generator, frames = config.model.generator, config.output_frames
+    factor = 2**generator.temporal_up_stages
+    if generator.name == "conv3d" and frames % factor:
+        raise SpecError(
+            f"model.generator.temporal_up_stages: {generator.temporal_up_stages} needs "
+            f"generated frames divisible by {factor}, but data.window.length "
+            f"{config.data.window.length}{_minus_context(config)} gives {frames}; "
+            f"change the window length or temporal_up_stages"
+        )
+
+
+def _check_dual_frames(config: PipelineConfig) -> None:
+    discriminator, frames = config.model.discriminator, config.output_frames
+    if discriminator.name == "dual" and discriminator.num_frames > frames:
+        raise SpecError(
+            f"model.discriminator.num_frames: {discriminator.num_frames} is more than the "
+            f"{frames} generated frames (data.window.length {config.data.window.length}"
+            f"{_minus_context(config)}); use num_frames <= {frames}"
+        )
+
+
+def _check_patch(config: PipelineConfig) -> None:
+    patch, stages = config.data.patch, config.model.generator.up_stages
+    if patch is not None and patch % 2**stages:
+        fit = max(patch // 2**stages, 1) * 2**stages
+        raise SpecError(
+            f"data.patch: {patch} is not divisible by {2**stages} (the generator's "
+            f"downsampling factor, model.generator.up_stages {stages}); use e.g. {fit}"
+        )
+
+
+def _check_eval_schedule(config: PipelineConfig) -> None:
+    every, steps = config.eval.every, config.train.steps
+    if every > steps:
+        raise SpecError(
+            f"eval.every: {every} is more than train.steps {steps}, so no evaluation would "
+            f"run; use eval.every <= {steps}, or 0 to turn evaluation off"
+        )
+
+
+def _check_eval_lags(config: PipelineConfig) -> None:
+    lags, frames = config.eval.lags, config.output_frames
+    if config.eval.every and lags is not None and not 1 <= lags < frames:
+        raise SpecError(
+            f"eval.lags: {lags} does not fit the {frames} generated frames (data.window.length "
+            f"{config.data.window.length}{_minus_context(config)}); use 1 <= eval.lags < {frames}"
+        )
+
+
+def _check_splits(config: PipelineConfig) -> None:
+    named = [("report.split", config.report.split)]
+    if config.eval.every:
+        named.insert(0, ("eval.split", config.eval.split))
+    for key, split in named:
+        if split not in config.split_names:
+            raise SpecError(
+                f"{key}: '{split}' is not a split of the data spec, which defines "
+                f"{', '.join(config.split_names)}; use one of them or add it to data.split"
+            )
+
+
+def _minus_context(config: PipelineConfig) -> str:
+    context = config.context_frames
+    return f" minus model.generator.context_frames {context}" if context else ""
+
+
+CROSS_SECTION_RULES = (
+    _check_output_frames,
+    _check_temporal_factor,
+    _check_dual_frames,
+    _check_patch,
+    _check_eval_schedule,
+    _check_eval_lags,
+    _check_splits,
+)
 
 
 # Keys that may change between a checkpoint and a resumed run.
@@ -184,6 +319,7 @@ RESUMABLE_KEYS = (
     "train.keep_checkpoints",
     "train.compile",
     "eval",
+    "report",  # read after training only
     "health",
     "data.files",
     "data.base_dir",
@@ -215,23 +351,28 @@ def load_pipeline(
 
 
 def pipeline_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
-    """Validate a pipeline mapping; ``data`` is a spec path (relative to base_dir) or a mapping."""
-    config = build(PipelineConfig, raw, "")
-    data = config.data
+    """Validate a pipeline mapping and :func:`resolve` it; ``data`` is a spec path
+    (relative to base_dir), a spec path with overrides, or the spec as a mapping."""
+    if not isinstance(raw, dict) or "data" not in raw:
+        raise SpecError("data: required key is missing; name a data spec file or give one inline")
+    spec = data_spec(raw["data"], base_dir)
+    return resolve(build(PipelineConfig, {**raw, "data": spec}, ""))
+
+
+def data_spec(data: Any, base_dir: str | Path = ".") -> DataSpec:
+    """The pipeline's ``data:`` value as a spec: a path (relative to ``base_dir``), a
+    mapping ``{spec: path, key: override, ...}`` (e.g. a patch), or the spec inline (a
+    resolved config's, with ``base_dir``)."""
     if isinstance(data, str):
-        spec = load_spec(Path(base_dir, data))
-    elif isinstance(data, dict) and "spec" in data:  # a spec file plus overrides, e.g. patch
+        return load_spec(Path(base_dir, data))
+    if isinstance(data, dict) and "spec" in data:
         path = Path(base_dir, str(data["spec"]))
         merged = {**load_yaml(path), **{k: v for k, v in data.items() if k != "spec"}}
-        spec = spec_from_dict(merged, base_dir=path.resolve().parent)
-    elif isinstance(data, dict):
+        return spec_from_dict(merged, base_dir=path.resolve().parent)
+    if isinstance(data, dict):
         inner_base = data.get("base_dir", base_dir)
-        spec = spec_from_dict(
-            {k: v for k, v in data.items() if k != "base_dir"}, base_dir=inner_base
-        )
-    else:
-        raise SpecError(f"data: expected a data spec path or mapping, found {data!r}")
-    return replace(config, data=spec)
+        return spec_from_dict({k: v for k, v in data.items() if k != "base_dir"}, inner_base)
+    raise SpecError(f"data: expected a data spec path or mapping, found {data!r}")
 
 
 def apply_overrides(raw: dict, overrides: tuple[str, ...]) -> dict:

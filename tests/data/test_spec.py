@@ -52,3 +52,19 @@ def test_error_names_the_spec_file(tmp_path):
 def test_missing_spec_file(tmp_path):
     with pytest.raises(SpecError, match="file not found"):
         load_spec(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("split", "names"),
+    [
+        ({"fractions": [0.5, 0.25, 0.25]}, ("train", "val", "test")),
+        ({"fractions": [0.7, 0.3, 0.0]}, ("train", "val")),
+        ({"fractions": [0.8, 0.0, 0.2]}, ("train", "test")),
+        (
+            {"train": ["2000-01-01", "2000-01-02"], "test": ["2000-01-03", "2000-01-04"]},
+            ("train", "test"),
+        ),
+    ],
+)
+def test_split_names_are_the_splits_the_spec_defines(tmp_path, split, names):
+    assert load_spec(write_spec(tmp_path / "s.yaml", split=split)).split.names == names
