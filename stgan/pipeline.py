@@ -168,14 +168,13 @@ def report_comparison(config: PipelineConfig, trained, device: torch.device):
     source = open_source(config.spec)
     layout = build_layout(source.time, config.spec.split, config.spec.window)
     crop = Crop.of_grid(trained.grid)
-    gcfg = config.model.generator
     comparison = split_comparison(
         source,
         layout,
         config.report.split,
         config.report.samples,
         trained.frames,
-        gcfg.context_frames if gcfg.conditional else 0,
+        config.context_frames,
         crop,
         criterion=config.eval.criterion,
         lags=config.eval.lags,

@@ -55,7 +55,7 @@ class Trained:
 
     @property
     def context_frames(self) -> int:
-        return self.config.model.generator.context_frames
+        return self.config.context_frames
 
 
 def generate(
@@ -281,11 +281,10 @@ def _check_variables(
 
 
 def _generator(config: PipelineConfig, grid: dict, weights: dict, path: Path) -> Generator:
-    gcfg = config.model.generator
     height, width = cf.grid_shape(grid)
-    length = config.spec.window.length
-    frames = length - gcfg.context_frames if gcfg.conditional else length
-    generator = build_generator(gcfg, len(grid["variables"]), height, width, frames)
+    generator = build_generator(
+        config.model.generator, len(grid["variables"]), height, width, config.output_frames
+    )
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:

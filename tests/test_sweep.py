@@ -307,3 +307,10 @@ def test_trials_appear_in_the_hparams_dashboard(lr_sweep):
             assert logged[-1].value == pytest.approx(trial.value, rel=1e-6)
         scores = [e.value for e in events.Scalars("Metrics/score") if math.isfinite(e.value)]
         assert logged[-1].value == pytest.approx(min(scores), rel=1e-6)
+
+
+def test_fewer_steps_than_the_pipelines_eval_every_get_their_own_schedule(tmp_path):
+    pipeline = tiny_pipeline(tmp_path, train={"steps": 40}, eval={"every": 30, "samples": 6})
+    settings = settings_for(pipeline, tmp_path / "s", ["optim.lr_g=1e-4,2e-4"], steps=8)
+    shared = shared_overrides(settings)
+    assert load_pipeline(pipeline, shared).eval.every == 2  # 8 // 4, where 30 > 8 would fail

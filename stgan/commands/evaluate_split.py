@@ -44,11 +44,10 @@ def read_real_side(path: Path, split: str | None) -> RealSide:
     if "data" not in load_yaml(path):
         return RealSide(load_spec(path), split or "test")
     config = load_pipeline(path)
-    gcfg = config.model.generator
     return RealSide(
         config.spec,
         split or config.report.split,
-        gcfg.context_frames if gcfg.conditional else 0,
+        config.context_frames,
         config.eval.criterion,
         config.eval.lags,
         config.report.seed,

@@ -83,11 +83,12 @@ def shared_overrides(
     """
     steps = () if settings.steps is None else (f"train.steps={settings.steps}",)
     fixed = (*settings.fixed, *steps)
-    config = load_pipeline(settings.pipeline, fixed)
+    # as written: --steps may leave eval.every above train.steps until it is changed here
+    config = load_pipeline(settings.pipeline, fixed, resolved=False)
     total, every = config.train.steps, config.eval.every
     if every and total // every > PRUNE_AFTER_EVALUATIONS:
         return fixed
-    if settings.fixed and every != load_pipeline(settings.pipeline, steps).eval.every:
+    if every != load_pipeline(settings.pipeline, steps, resolved=False).eval.every:
         return fixed  # the user's word
     every = max(1, total // EVALUATIONS_PER_TRIAL)
     notify(f"evaluating every {every} steps (eval.every={every}), to prune bad trials early")

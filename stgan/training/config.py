@@ -327,9 +327,15 @@ RESUMABLE_KEYS = (
 
 
 def load_pipeline(
-    path: str | Path, overrides: tuple[str, ...] = (), profile: str | None = None
+    path: str | Path,
+    overrides: tuple[str, ...] = (),
+    profile: str | None = None,
+    resolved: bool = True,
 ) -> PipelineConfig:
     """Read a pipeline YAML, apply a profile and ``key=value`` overrides, validate, load its spec.
+
+    ``resolved=False`` skips the cross-section rules (:func:`resolve`): the values as
+    written, for a caller that will change some before it resolves them.
 
     A pipeline may hold ``profiles: {NAME: {dotted.key: value, ...}}``, e.g. a ``gpu``
     profile with more steps and larger batches; ``profile`` applies one before ``overrides``.
@@ -345,18 +351,21 @@ def load_pipeline(
             raw = set_dotted(raw, str(key), value)
     raw = apply_overrides(raw, overrides)
     try:
-        return pipeline_from_dict(raw, base_dir=path.resolve().parent)
+        return pipeline_from_dict(raw, base_dir=path.resolve().parent, resolved=resolved)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
 
 
-def pipeline_from_dict(raw: dict, base_dir: str | Path = ".") -> PipelineConfig:
+def pipeline_from_dict(
+    raw: dict, base_dir: str | Path = ".", resolved: bool = True
+) -> PipelineConfig:
     """Validate a pipeline mapping and :func:`resolve` it; ``data`` is a spec path
     (relative to base_dir), a spec path with overrides, or the spec as a mapping."""
     if not isinstance(raw, dict) or "data" not in raw:
         raise SpecError("data: required key is missing; name a data spec file or give one inline")
     spec = data_spec(raw["data"], base_dir)
-    return resolve(build(PipelineConfig, {**raw, "data": spec}, ""))
+    config = build(PipelineConfig, {**raw, "data": spec}, "")
+    return resolve(config) if resolved else config
 
 
 def data_spec(data: Any, base_dir: str | Path = ".") -> DataSpec:

@@ -96,14 +96,13 @@ def comparison_for_training(
 ) -> Comparison:
     """The comparison in-training evaluation uses: ``eval.split`` on the trained grid."""
     grid = grid or describe_grid(data.source, config.spec.patch)
-    gcfg = config.model.generator
     return split_comparison(
         data.source,
         data.layout,
         config.eval.split,
         config.eval.samples,
         config.output_frames,
-        gcfg.context_frames if gcfg.conditional else 0,
+        config.context_frames,
         Crop.of_grid(grid),
         criterion=config.eval.criterion,
         lags=config.eval.lags,
