@@ -118,9 +118,9 @@ def evaluate_files(
     before any work: a missing or unreadable file, an unknown variable, different grids,
     variables or units, too few steps for ``lags``, an all-NaN variable, CUDA absent.
     """
+    from stgan.data.dims import find_dim
     from stgan.figures import y_descends
-    from stgan.metrics.inputs import Y_DIMS, check_arrays, layout_arrays, nan_census
-    from stgan.metrics.registry import selection_score
+    from stgan.metrics.inputs import check_arrays, layout_arrays, nan_census
     from stgan.metrics.report import evaluate_arrays
     from stgan.training.distributed import resolve_device
 
@@ -137,11 +137,10 @@ def evaluate_files(
         batch_size=BATCH_SAMPLES,
         progress=True,
     )
-    report["score"] = selection_score(report)  # no floor here: the raw criterion values
     figures = {}
     if with_figures:
         units = {name: str(real[name].attrs.get("units", "")) for name in real_arrays}
-        y_dim = next((d for d in real.dims if d in Y_DIMS), None)
+        y_dim = find_dim(real, "y")
         north_up = y_dim is not None and y_descends(real[y_dim].values)
         figures = _figures(report, real_arrays, synthetic_arrays, units, north_up)
     return report, nan_notes, figures
@@ -149,17 +148,17 @@ def evaluate_files(
 
 def open_lazy(path: Path, flag: str) -> xr.Dataset:
     """``path`` opened lazily, dask-chunked along its sample dimension (else its time one)."""
+    from stgan.data.dims import find_dim
     from stgan.data.io import open_file
     from stgan.errors import DataError
-    from stgan.metrics.inputs import SAMPLE_DIMS, TIME_DIMS
 
     if not path.is_file():
         raise DataError(f"{flag} {path}: file not found; check the path")
     ds = open_file(path)
-    sample = next((d for d in SAMPLE_DIMS if d in ds.dims), None)
+    sample = find_dim(ds, "sample")
     if sample is not None:
         return ds.chunk({sample: BATCH_SAMPLES})
-    time = next((d for d in TIME_DIMS if d in ds.dims), None)
+    time = find_dim(ds, "time")
     return ds.chunk({time: SERIES_CHUNK}) if time is not None else ds
 
 

@@ -15,13 +15,11 @@ import dask
 import numpy as np
 import xarray as xr
 
-from stgan.data.dims import AXES, SAMPLE_NAMES, TIME_NAMES, X_NAMES, Y_NAMES, Dims, find_dim
+from stgan.data.dims import AXES, SAMPLE_NAMES, Dims, find_dim
 from stgan.errors import DataError
 from stgan.metrics.acf import default_lags
 from stgan.metrics.base import Array, check_ndim
 
-# The common-name tables under their former names here; they live in stgan.data.dims.
-SAMPLE_DIMS, TIME_DIMS, Y_DIMS, X_DIMS = SAMPLE_NAMES, TIME_NAMES, Y_NAMES, X_NAMES
 LAYOUT_AXES = ("sample", *AXES)
 # The (sample or None, time, y, x) dim names of one variable.
 Layout = tuple[str | None, str, str, str]

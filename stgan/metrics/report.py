@@ -19,6 +19,7 @@ from stgan.metrics.correlation import CrossCorrelation
 from stgan.metrics.distribution import Marginal
 from stgan.metrics.diversity import MAX_SAMPLES, Sequences
 from stgan.metrics.inputs import check_arrays, dataset_arrays
+from stgan.metrics.registry import selection_score
 from stgan.metrics.spectra import PSD
 
 Device = torch.device | str | None
@@ -96,7 +97,8 @@ def evaluate_arrays(
     dict
         ``{"variables": {name: {"acf", "psd", "wasserstein1", "ks", "energy", "quantiles",
         "mmd2", "c2st", "precision", "recall", "density", "coverage"}},
-        "cross_correlation", "n_real", "n_synthetic"[, "floor"]}``.
+        "cross_correlation", "n_real", "n_synthetic"[, "floor"], "score"}``: ``score`` is
+        ``stgan.metrics.registry.selection_score`` with the default criterion.
     """
     lags = check_arrays(real, synthetic, lags)
     if floor_real is not None:
@@ -114,6 +116,7 @@ def evaluate_arrays(
         }
         if floor_real is not None:
             report["floor"] = _compare(real, floor_real, bar=bar, **options)[0]
+    report["score"] = selection_score(report)  # over the floor where there is one
     return report
 
 

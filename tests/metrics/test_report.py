@@ -6,6 +6,7 @@ import torch
 import xarray as xr
 
 from stgan.errors import DataError
+from stgan.metrics.registry import selection_score
 from stgan.metrics.report import evaluate, evaluate_arrays
 
 from .conftest import space_time
@@ -33,7 +34,10 @@ def test_report_has_the_documented_shape_and_is_strict_json(rng):
     floor = {name: space_time(rng, (9, 6, 5, 4)) for name in real}
     report = evaluate_arrays(real, synthetic, floor_real=floor, batch_size=5)
     json.dumps(report, allow_nan=False)
-    assert set(report) == {"variables", "cross_correlation", "n_real", "n_synthetic", "floor"}
+    assert set(report) == {
+        "variables", "cross_correlation", "n_real", "n_synthetic", "floor", "score"
+    }  # fmt: skip
+    assert report["score"] == selection_score(report) and report["score"] > 0
     assert (report["n_real"], report["n_synthetic"]) == (12, 8)
     for entries in (report["variables"], report["floor"]):
         assert set(entries) == {"u", "v"}

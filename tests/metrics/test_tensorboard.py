@@ -28,7 +28,8 @@ def test_scalars_name_every_metric_of_every_variable_and_the_floor(report):
         for name in ("u", "v")
         for metric in METRICS
     }
-    assert set(scalars) == expected | {"Metrics/cross_correlation/error"}
+    assert set(scalars) == expected | {"Metrics/cross_correlation/error", "Metrics/score"}
+    assert scalars["Metrics/score"] == report["score"]
     u, floor_v = report["variables"]["u"], report["floor"]["v"]
     assert scalars["Metrics/u/acf_error"] == u["acf"]["error"]
     assert scalars["Metrics/u/lsd_db"] == u["psd"]["lsd_db"]
