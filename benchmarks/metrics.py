@@ -1,7 +1,7 @@
 """Benchmark: stgan's batched torch ACF + RAPSD against looping the reference libraries.
 
 The references are statsmodels ``acf`` per cell series and pysteps ``rapsd`` per frame, as
-METRICS.md defines the metrics. Looping statsmodels over every series takes minutes, so it
+docs/metrics.md defines the metrics. Looping statsmodels over every series takes minutes, so it
 runs on a seeded subset and its time is extrapolated linearly (the output says so).
 
     python benchmarks/metrics.py --frames 2000 --size 128 --device all

@@ -2,7 +2,7 @@
 
 The main entry points, imported on first use (so ``stgan --help`` stays fast):
 
-- ``stgan.evaluate(real, synthetic, ...)``: the METRICS.md report of two xarray datasets;
+- ``stgan.evaluate(real, synthetic, ...)``: the docs/metrics.md report of two xarray datasets;
 - ``stgan.generate(checkpoint, num, ...)``: synthetic sequences as an xarray dataset;
 - ``stgan.train(config, logdir, ...)`` and ``stgan.load_pipeline(path)``.
 """

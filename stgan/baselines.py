@@ -1,4 +1,4 @@
-"""Simple non-GAN generators to judge a GAN against (METRICS.md, "the floor and the baselines").
+"""Simple non-GAN generators to judge a GAN against (docs/metrics.md, "the floor and the baselines").
 
 - ``ar1``: an AR(1) process fitted per cell on the training series: keeps each cell's
   mean, variance and lag-1 autocorrelation, but cells are independent, so the spatial

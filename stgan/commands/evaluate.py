@@ -1,7 +1,7 @@
 """``stgan evaluate --real R.nc --synthetic S.nc --out report.json``: score synthetic data.
 
 Both files are opened lazily with dask chunks along the sample (or time) dimension, so
-the metrics of METRICS.md stream over inputs larger than memory in batches.
+the metrics of docs/metrics.md stream over inputs larger than memory in batches.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
         "evaluate",
         help="score synthetic sequences against real ones (JSON report, table, TensorBoard)",
         description="Compare a synthetic NetCDF file with a real one by the metrics of "
-        "METRICS.md: autocorrelation, power spectra, marginal distances and quantiles, "
+        "docs/metrics.md: autocorrelation, power spectra, marginal distances and quantiles, "
         "diversity (MMD, C2ST, precision/recall/density/coverage) and cross-correlation. "
         "A file without a sample dimension (sample, member, realization, ensemble) is cut "
         "into windows of the other file's sequence length. Writes the report as JSON, "

@@ -1,4 +1,4 @@
-"""Domain metrics for synthetic spatiotemporal sequences (definitions: METRICS.md).
+"""Domain metrics for synthetic spatiotemporal sequences (definitions: docs/metrics.md).
 
 Each metric follows init → update(real=..., synthetic=...) → merge(other) → compute(), so
 evaluation streams over batches and partial states merge across processes.

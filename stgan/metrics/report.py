@@ -1,4 +1,4 @@
-"""The evaluation report: every metric of METRICS.md for each variable, as a JSON-able dict."""
+"""The evaluation report: every metric of docs/metrics.md for each variable, as a JSON-able dict."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ class HealthConfig:
     # for an under-trained G and still catches a partial collapse.
     diversity_ratio: float = 0.5
     # At evaluation: recall or coverage this far (absolute, both in [0, 1]) below their
-    # best, while precision fell less than half as much, is collapse (METRICS.md). With
+    # best, while precision fell less than half as much, is collapse (docs/metrics.md). With
     # 64 real evaluation samples one sample moves them by 1/64; 0.2 is 13 samples
     # leaving the real manifold's coverage, well beyond the draw-to-draw noise. With
     # fewer real samples the drop must also exceed 3 binomial standard errors at p = 0.5,
