@@ -23,13 +23,12 @@ class RecordingD(nn.Module):
 
 def objective(d=None, d_module=None, **loss):
     reports = {}
+
+    def report(name, value):
+        reports.setdefault(name, []).append(float(torch.as_tensor(value).detach()))
+
     d = d or RecordingD()
-    made = AdversarialObjective(
-        LossConfig(**loss),
-        d,
-        d_module or d,
-        lambda k, v: reports.setdefault(k, []).append(float(v)),
-    )
+    made = AdversarialObjective(LossConfig(**loss), d, d_module or d, report)
     return made, reports
 
 
