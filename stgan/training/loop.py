@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from stgan.atomic import write_text_atomic
-from stgan.data import prepare
+from stgan.data import PreparedData, prepare
 from stgan.data.cf import describe_grid
 from stgan.data.transforms import Transforms
 from stgan.errors import TrainingStopped
@@ -107,27 +107,9 @@ def setup(
     transforms = Transforms.load(logdir / "transforms.json") if state else None
     data = prepare(config.spec, transforms=transforms)
     dataset = data.dataset("train")
-    frames, channels, height, width = dataset[0][0].shape  # (T, C, H, W)
-    gcfg = config.model.generator
-    out_frames = frames - gcfg.context_frames if gcfg.conditional else frames
-    g_module = build_generator(gcfg, channels, height, width, out_frames)
-    # the data's support (no negative counts), set before EMA copies G
-    g_module.set_lower(data.transforms.normalized_lower())
-    g_module = g_module.to(device)
-    d_module = build_discriminator(
-        config.model.discriminator, channels, height, width, out_frames
-    ).to(device)
-    ema = EMA(g_module, config.optim.ema_decay)
-    g, d = (
-        Network(
-            module,
-            _wrap(module, config, dist, device),
-            opt,
-            scheduler(opt, config.optim, config.train.steps),
-        )
-        for module, opt in zip((g_module, d_module), adam_pair(g_module, d_module, config.optim))
-    )
+    g, d, ema = build_networks(config, data, dataset[0][0].shape, dist, device)
     stats = Stats()
+    evaluate_here = dist.is_main and config.eval.every  # rank 0 evaluates
     run = Run(
         config=config,
         logdir=logdir,
@@ -154,9 +136,7 @@ def setup(
         stats=stats,
         observers=Observers(
             monitor=Monitor(config.health, config.loss.name) if config.health.enabled else None,
-            evaluator=Evaluator(config, data, device)
-            if dist.is_main and config.eval.every
-            else None,
+            evaluator=Evaluator(config, data, device) if evaluate_here else None,
         ),
     )
     if state:
@@ -168,6 +148,31 @@ def setup(
         run.observers.logger = RunLogger(logdir, purge_step=run.step + 1 if state else None)
         run.logger.layout(data.spec.variable_names)
     return run
+
+
+def build_networks(
+    config: PipelineConfig,
+    data: PreparedData,
+    window: tuple[int, ...],
+    dist: Dist,
+    device: torch.device,
+) -> tuple[Network, Network, EMA]:
+    """G and D for windows of shape ``window`` ``(T, C, H, W)``, with their optimizers and
+    schedules, and the EMA of G."""
+    frames, channels, height, width = window
+    gcfg = config.model.generator
+    out_frames = frames - gcfg.context_frames if gcfg.conditional else frames
+    g_module = build_generator(gcfg, channels, height, width, out_frames)
+    # the data's support (no negative counts), set before EMA copies G
+    g_module.set_lower(data.transforms.normalized_lower())
+    g_module = g_module.to(device)
+    d_module = build_discriminator(
+        config.model.discriminator, channels, height, width, out_frames
+    ).to(device)
+    ema = EMA(g_module, config.optim.ema_decay)
+    opt_g, opt_d = adam_pair(g_module, d_module, config.optim)
+    g = _network(g_module, opt_g, config, dist, device)
+    return g, _network(d_module, opt_d, config, dist, device), ema
 
 
 def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, float]:
@@ -329,11 +334,18 @@ def act_on(run: Run, events: list[Event]) -> None:
         rollback(run)
 
 
-def _wrap(module: nn.Module, config: PipelineConfig, dist: Dist, device: torch.device) -> nn.Module:
+def _network(
+    module: nn.Module,
+    opt: torch.optim.Optimizer,
+    config: PipelineConfig,
+    dist: Dist,
+    device: torch.device,
+) -> Network:
+    """``module`` with its optimizer, LR schedule and compiled and/or DDP-wrapped forward."""
     wrapped = torch.compile(module) if config.train.compile else module
     if dist.enabled:
         wrapped = DDP(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
-    return wrapped
+    return Network(module, wrapped, opt, scheduler(opt, config.optim, config.train.steps))
 
 
 def _write_run_files(run: Run) -> None:
