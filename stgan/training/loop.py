@@ -194,7 +194,6 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
         seen += (
             cfg.train.batch_size * cfg.optim.n_critic * cfg.optim.grad_accum * run.dist.world_size
         )
-        bar.update(1)
         if run.step % cfg.train.log_every == 0 or run.step == stop:
             run.stats.report("Perf/samples_per_s", seen / (time.perf_counter() - tick))
             tick, seen = time.perf_counter(), 0
@@ -204,7 +203,7 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
             save(run)
         if cfg.eval.every and run.step % cfg.eval.every == 0:
             evaluate(run, on_evaluation)
-        bar.update(run.step - bar.n)  # back, after a rollback
+        bar.update(run.step - bar.n)  # one step on, or back to where a rollback went
     bar.close()
     return last
 
