@@ -3,10 +3,9 @@
 ``get_loss(name)`` returns a ``Loss`` with ``d_loss(real_logits, fake_logits)`` and
 ``g_loss(fake_logits)``, both scalar tensors, plus ``scores`` for logging. Penalties
 take the discriminator and its extra positional arguments (e.g. the context), so
-``d(x, *d_args)`` is what gets differentiated. The training loop owns the optimizers,
-the schedule (``penalty_due``) and the masking of reals and fakes (``apply_mask``).
-To keep masked cells out of a penalty's gradient too, pass
-``lambda x, *a: d(apply_mask(x, mask), *a)`` as ``d``.
+``d(x, *d_args)`` is what gets differentiated. ``stgan.objective.AdversarialObjective``
+puts them together per phase: instance noise, masking (``apply_mask``), context and the
+penalty schedule (``penalty_due``); the training loop owns the optimizers.
 """
 
 from __future__ import annotations

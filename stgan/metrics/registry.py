@@ -25,7 +25,9 @@ class MetricInfo:
     is better; ``floor`` whether a real-vs-real value is reported beside it; ``weight`` its
     weight in the default selection score (0: not in it); ``selectable`` whether a pipeline
     may put it in ``eval.criterion`` (lower is better and it has a floor to divide by);
-    ``shown`` whether the run's comparison table and the TensorBoard layout show it.
+    ``shown`` whether the run's comparison table and the TensorBoard layout show it;
+    ``collapse`` whether it falls when the generator collapses (read beside precision by
+    the health monitor, and shown in HParams).
     """
 
     name: str
@@ -34,6 +36,7 @@ class MetricInfo:
     floor: bool = True
     weight: float = 0.0
     shown: bool = False
+    collapse: bool = False
 
     @property
     def selectable(self) -> bool:
@@ -49,9 +52,9 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("mmd2", ("mmd2",)),
     MetricInfo("c2st", ("c2st",), shown=True),
     MetricInfo("precision", ("precision",), better="higher"),
-    MetricInfo("recall", ("recall",), better="higher", shown=True),
+    MetricInfo("recall", ("recall",), better="higher", shown=True, collapse=True),
     MetricInfo("density", ("density",), better="higher"),
-    MetricInfo("coverage", ("coverage",), better="higher", shown=True),
+    MetricInfo("coverage", ("coverage",), better="higher", shown=True, collapse=True),
 )
 BY_NAME: dict[str, MetricInfo] = {m.name: m for m in METRICS}
 # The tag of the one number across variables (the mean absolute difference of the
@@ -64,6 +67,7 @@ MIN_SAMPLES = 6
 DEFAULT_CRITERION: tuple[str, ...] = tuple(m.name for m in METRICS if m.weight > 0)
 SELECTABLE: tuple[str, ...] = tuple(m.name for m in METRICS if m.selectable)
 SHOWN: tuple[str, ...] = tuple(m.name for m in METRICS if m.shown)
+COLLAPSE_WATCH: tuple[str, ...] = tuple(m.name for m in METRICS if m.collapse)
 
 
 def metric(name: str) -> MetricInfo:

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic save with keep-last-K, safe load, RNG state and config checks.
+"""Checkpoints: atomic save with keep-last-K, safe load, RNG seeding and state, config checks.
 
 A checkpoint is ``ckpt_{step:08d}.pt`` holding a dict of tensors and plain containers,
 so it loads with ``torch.load(..., weights_only=True)`` and never runs pickled code.
@@ -135,6 +135,13 @@ def load_latest(directory: Path) -> tuple[Path, dict] | None:
         except CheckpointError as err:
             warnings.warn(f"skipping {path.name}: {err}", stacklevel=2)
     return None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every global RNG a run draws from: Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def capture_rng() -> dict:

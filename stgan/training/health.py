@@ -24,6 +24,7 @@ import torch
 
 from stgan.errors import SpecError
 from stgan.health_names import DETECTORS
+from stgan.metrics.registry import COLLAPSE_WATCH
 
 Action = Literal["warn", "rollback", "stop"]
 
@@ -638,7 +639,7 @@ class Monitor:
         for tag, value in metrics.items():
             prefix, _, name = tag.rpartition("/")
             precision = metrics.get(f"{prefix}/precision", math.nan)
-            if name not in ("recall", "coverage") or not math.isfinite(value + precision):
+            if name not in COLLAPSE_WATCH or not math.isfinite(value + precision):
                 continue
             best, precision_then = self._recall_refs.setdefault(tag, [value, precision])
             if value > best:

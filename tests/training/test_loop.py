@@ -90,13 +90,23 @@ def test_checkpoint_holds_everything_for_resume(pipeline, tmp_path):
         "opt_D",
         "sched_G",
         "sched_D",
-        "scaler",
         "data",
         "rng",
         "config_hash",
     ):
         assert key in state
     assert state["data"] == {"epoch": state["data"]["epoch"], "position": state["data"]["position"]}
+    assert "scaler" not in state  # bf16 autocast needs no gradient scaler
+
+
+def test_resume_from_a_checkpoint_with_the_old_empty_scaler(pipeline, tmp_path):
+    config = load_pipeline(pipeline)
+    train(config, tmp_path / "whole", device="cpu")
+    train(config, tmp_path / "old", device="cpu", max_steps=3)
+    path = tmp_path / "old" / "checkpoints" / "ckpt_00000003.pt"
+    torch.save({**load_checkpoint(path), "scaler": {}}, path)  # as stgan <= 0.4 wrote it
+    train(config, tmp_path / "old", device="cpu", resume=True)
+    assert_same_tensors(final_state(tmp_path / "whole")["G"], final_state(tmp_path / "old")["G"])
 
 
 def test_resume_refuses_an_incompatible_config(pipeline, tmp_path):

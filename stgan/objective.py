@@ -1,0 +1,137 @@
+"""The adversarial objective of a training run: one loss per phase, as StyleGAN2-ADA's loss.
+
+D sees reals and fakes with instance noise (one std per training step, annealed to 0),
+missing cells zeroed by the mask and, for a conditional G, the context frames it was given;
+D's loss adds the penalties (R1, WGAN-GP) on their lazy schedule. The maths of each piece
+is a pure function in :mod:`stgan.losses`; the loop samples the fakes and owns the
+optimizers: when to step, clip, scale and average.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from stgan import losses
+from stgan.training.config import LossConfig
+from stgan.training.health import batch_diversity
+
+Tensor = torch.Tensor
+Report = Callable[[str, "float | Tensor"], None]
+
+
+class AdversarialObjective:
+    """What D and G minimize, given real windows, fakes, masks and context.
+
+    Parameters
+    ----------
+    config
+        The ``loss:`` section: formulation, label smoothing, penalties, instance noise.
+    d
+        The discriminator the D phase differentiates (compiled and/or DDP-wrapped, so its
+        gradients are averaged across ranks).
+    d_module
+        The bare discriminator for the G phase, whose D gradients are discarded, so DDP
+        need not average them.
+    report
+        Where the losses, D scores and input diversities go (``Stats.report``).
+    autocast
+        A context-manager factory for D's forward passes (bf16 on CUDA, or nothing).
+    """
+
+    def __init__(
+        self,
+        config: LossConfig,
+        d: nn.Module,
+        d_module: nn.Module,
+        report: Report,
+        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
+        self.config = config
+        self.loss = losses.get_loss(config.name, label_smoothing=config.label_smoothing)
+        self.d = d
+        self.d_module = d_module
+        self.report = report
+        self.autocast = autocast
+        self.noise_std = 0.0
+
+    def begin_step(self, step: int) -> None:
+        """Set the instance-noise std that every D input of training ``step`` gets."""
+        cfg = self.config
+        self.noise_std = losses.annealed_std(step, cfg.instance_noise, cfg.instance_noise_steps)
+
+    def d_loss(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        mask: Tensor,
+        context: Tensor | None,
+        d_step: int,
+    ) -> Tensor:
+        """D's loss on a real and a fake batch, plus the penalties when ``d_step`` is due.
+
+        Parameters
+        ----------
+        real, fake
+            ``(B, T, C, H, W)``; ``fake`` needs no gradient.
+        mask
+            ``(B, T, C, H, W)``, 1 where a cell is valid, 0 where missing.
+        context
+            ``(B, T_in, C, H, W)`` frames a conditional G was given, or None.
+        d_step
+            How many D optimizer steps came before this one (the lazy-penalty clock).
+        """
+        real_in, fake_in = self._d_input(real, mask), self._d_input(fake, mask)
+        both_context = () if context is None else (torch.cat([context, context]),)
+        with self.autocast():
+            logits = self.d(torch.cat([real_in, fake_in]), *both_context).float()  # (2B,)
+        real_logits, fake_logits = logits.chunk(2)
+        loss = self.loss.d_loss(real_logits, fake_logits)
+        penalty = self.penalties(real_in, fake_in, mask, context, d_step)
+        self.report("Loss/D", loss)
+        self.report("Loss/penalty", penalty)
+        for name, value in self.loss.scores(real_logits, fake_logits).items():
+            self.report(f"D/{name}", value)
+        self.report("Health/real_diversity", batch_diversity(real_in))
+        self.report("Health/fake_diversity", batch_diversity(fake_in))
+        return loss + penalty
+
+    def g_loss(self, fake: Tensor, mask: Tensor, context: Tensor | None) -> Tensor:
+        """G's loss: D's verdict on ``fake`` ``(B, T, C, H, W)``, masked and noised as reals are."""
+        extra = () if context is None else (context,)
+        with self.autocast():
+            logits = self.d_module(self._d_input(fake, mask), *extra).float()  # (B,)
+        loss = self.loss.g_loss(logits)
+        self.report("Loss/G", loss)
+        return loss
+
+    def penalties(
+        self, real: Tensor, fake: Tensor, mask: Tensor, context: Tensor | None, d_step: int
+    ) -> Tensor:
+        """R1 and/or WGAN-GP on D's (masked) inputs when ``d_step`` is due; 0 otherwise."""
+        cfg = self.config
+        total = real.new_zeros(())
+        if not losses.penalty_due(d_step, cfg.penalty_interval):
+            return total
+        extra = () if context is None else (context,)
+
+        def masked_d(x: Tensor, *args: object) -> Tensor:
+            # masked cells stay out of the penalty's gradient too
+            return self.d(losses.apply_mask(x, mask), *args)
+
+        if cfg.r1_gamma:
+            total = total + losses.r1_penalty(
+                masked_d, real, *extra, gamma=cfg.r1_gamma, interval=cfg.penalty_interval
+            )
+        if cfg.gp_weight:
+            total = total + losses.gradient_penalty(
+                masked_d, real, fake, *extra, weight=cfg.gp_weight, interval=cfg.penalty_interval
+            )
+        return total
+
+    def _d_input(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``x`` in float32 with this step's instance noise, missing cells zeroed after it."""
+        return losses.apply_mask(losses.instance_noise(x.float(), self.noise_std), mask)
