@@ -96,6 +96,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile G and D
+    threads: int = 0  # intra-op threads per process (0: its share of the cores, see stgan.threads)
 
     def validate(self, where: str) -> None:
         for key in (
@@ -110,6 +111,8 @@ class TrainConfig:
                 raise SpecError(f"{where}.{key}: {getattr(self, key)} must be >= 1")
         if self.num_workers < 0:
             raise SpecError(f"{where}.num_workers: {self.num_workers} must be >= 0")
+        if self.threads < 0:
+            raise SpecError(f"{where}.threads: {self.threads} must be >= 0 (0: automatic)")
 
 
 MIN_EVAL_SAMPLES = 6  # c2st: 5 folds; precision/recall: k = 5 neighbours
@@ -193,6 +196,7 @@ RESUMABLE_KEYS = (
     "train.ckpt_every",
     "train.keep_checkpoints",
     "train.compile",
+    "train.threads",
     "eval",
     "health",
     "data.files",

@@ -31,6 +31,7 @@ from stgan.data.transforms import Transforms
 from stgan.errors import CheckpointError, TrainingStopped
 from stgan.logging import RunLogger
 from stgan.models import build_discriminator, build_generator
+from stgan.threads import use_threads
 from stgan.training import checkpoint as ckpt
 from stgan.training.batches import BatchStream
 from stgan.training.config import RESUMABLE_KEYS, PipelineConfig, resolved_dict
@@ -103,6 +104,7 @@ def train(
     HParams row (e.g. the values a sweep chose).
     """
     logdir = Path(logdir)
+    use_threads(config.train.threads)
     torch_device = resolve_device(device)
     dist = init_distributed(torch_device)
     if dist.enabled and torch_device.type == "cuda":
