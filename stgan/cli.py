@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command in COMPUTING:
-            from stgan.threads import use_threads
+            from stgan import threads
 
-            use_threads()
+            threads.wait_passively()  # before PyTorch loads OpenMP
+            threads.use_threads()
         return int(args.func(args) or 0)
     except StganError as exc:
         print(f"stgan: error: {exc}", file=sys.stderr)

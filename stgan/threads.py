@@ -15,6 +15,10 @@ first match wins:
 
 The count applies to PyTorch (intra-op, and inter-op once, before parallel work) and to
 the BLAS of NumPy/SciPy. DataLoader workers compute with one thread each.
+
+OpenMP threads waiting for work sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``,
+set by the CLI before PyTorch loads unless the user set it or ``GOMP_SPINCOUNT``): beside
+other jobs, a spinning thread burns the time slices its team's last thread needs.
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-
-import torch
 
 from stgan.errors import StganError
 from stgan.processes import ProcessRegistry, registry_dir
 
 ENV_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 REFRESH_SECONDS = 2.0
 
 
@@ -86,8 +89,15 @@ def _env_int(name: str, environ: Mapping[str, str], default: int | None = None) 
     return int(first)
 
 
+def wait_passively(environ: MutableMapping[str, str] = os.environ) -> None:
+    """``OMP_WAIT_POLICY=PASSIVE`` unless the user chose how OpenMP waits; before torch loads."""
+    if not any(environ.get(name) for name in WAIT_VARIABLES):
+        environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
 def apply_threads(count: int) -> None:
     """PyTorch's intra-op threads (and inter-op ones while still allowed) and the BLAS threads."""
+    import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(count)

@@ -17,6 +17,7 @@ from stgan.threads import (
     choose_threads,
     local_processes,
     one_thread_per_worker,
+    wait_passively,
 )
 from stgan.training.batches import BatchStream
 from stgan.training.config import RESUMABLE_KEYS, load_pipeline
@@ -186,6 +187,19 @@ def test_registry_counts_live_processes_and_drops_ended_ones(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("environ", "policy"),
+    [
+        ({}, "PASSIVE"),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+        ({"GOMP_SPINCOUNT": "10000"}, None),
+    ],
+)
+def test_openmp_waits_passively_unless_the_user_chose(environ, policy):
+    wait_passively(environ)
+    assert environ.get("OMP_WAIT_POLICY") == policy
+
+
 def test_threads_setting_validated_and_resumable(tmp_path):
     path = tiny_pipeline(tmp_path)
     assert load_pipeline(path, ("train.threads=2",)).train.threads == 2
@@ -196,10 +210,11 @@ def test_threads_setting_validated_and_resumable(tmp_path):
 
 
 CHILD = """
-import sys, torch
+import os, sys
 from stgan.cli import main
 code = main(sys.argv[1:])
-print("threads", torch.get_num_threads(), "code", code)
+import torch
+print("threads", torch.get_num_threads(), "code", code, "wait", os.environ.get("OMP_WAIT_POLICY"))
 """
 
 
@@ -207,7 +222,8 @@ print("threads", torch.get_num_threads(), "code", code)
 def test_cli_train_honours_train_threads(tmp_path, extra, threads):
     pipeline = tiny_pipeline(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "STGAN_PROCESS_DIR": str(tmp_path / "procs")}
-    env.pop("MKL_NUM_THREADS", None)
+    for name in ("MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        env.pop(name, None)
     args = ["train", str(pipeline), "--logdir", str(tmp_path / "r"), "--device", "cpu"]
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(CHILD), *args, "--max-steps", "1", *extra],
@@ -215,4 +231,4 @@ def test_cli_train_honours_train_threads(tmp_path, extra, threads):
         text=True,
         env=env,
     )
-    assert f"threads {threads} code 0" in result.stdout, result.stderr
+    assert f"threads {threads} code 0 wait PASSIVE" in result.stdout, result.stderr
