@@ -15,6 +15,8 @@ from stgan import __version__
 from stgan.errors import StganError
 
 COMMANDS = ("inspect", "train", "generate", "evaluate", "run", "doctor", "sweep")
+# Commands that compute: each takes its share of the cores first (stgan.threads).
+COMPUTING = ("train", "generate", "evaluate", "run", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in COMPUTING:
+            from stgan import threads
+
+            threads.wait_passively()  # before PyTorch loads OpenMP
+            threads.use_threads()
         return int(args.func(args) or 0)
     except StganError as exc:
         print(f"stgan: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from stgan.data.dataset import WindowDataset
 from stgan.errors import SpecError
+from stgan.threads import follow_share, one_thread_per_worker
 from stgan.training.distributed import Dist
 
 
@@ -62,6 +63,7 @@ class BatchStream:
             self._iterator = self._epoch_iterator()
             batch = next(self._iterator)
         self.position += 1
+        follow_share()  # once per step: give cores back when other stgan processes start
         return batch
 
     def _epoch_iterator(self):
@@ -73,6 +75,7 @@ class BatchStream:
             batch_size=self.batch_size,
             sampler=indices,
             num_workers=self.num_workers,
+            worker_init_fn=one_thread_per_worker,
             drop_last=True,
             # Its own generator, so creating a loader never draws from the global RNG.
             generator=torch.Generator().manual_seed(self.seed + self.epoch),

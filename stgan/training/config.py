@@ -103,6 +103,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
     compile: bool = False  # torch.compile G and D
+    threads: int = 0  # intra-op threads per process (0: its share of the cores, see stgan.threads)
 
     def validate(self, where: str) -> None:
         for key in (
@@ -117,6 +118,8 @@ class TrainConfig:
                 raise SpecError(f"{where}.{key}: {getattr(self, key)} must be >= 1")
         if self.num_workers < 0:
             raise SpecError(f"{where}.num_workers: {self.num_workers} must be >= 0")
+        if self.threads < 0:
+            raise SpecError(f"{where}.threads: {self.threads} must be >= 0 (0: automatic)")
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,7 @@ RESUMABLE_KEYS = (
     "train.ckpt_every",
     "train.keep_checkpoints",
     "train.compile",
+    "train.threads",
     "eval",
     "report",  # read after training only
     "health",

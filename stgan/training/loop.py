@@ -33,6 +33,7 @@ from stgan.errors import TrainingStopped
 from stgan.logging import RunLogger
 from stgan.models import build_discriminator, build_generator
 from stgan.objective import AdversarialObjective
+from stgan.threads import use_threads
 from stgan.training.batches import BatchStream
 from stgan.training.checkpoint import seed_everything
 from stgan.training.config import PipelineConfig, resolved_dict
@@ -77,6 +78,7 @@ def train(
     HParams row (e.g. the values a sweep chose).
     """
     logdir = Path(logdir)
+    use_threads(config.train.threads)
     torch_device = resolve_device(device)
     dist = init_distributed(torch_device)
     if dist.enabled and torch_device.type == "cuda":
