@@ -51,6 +51,17 @@ class Crop:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """What a comparison takes from a split: ``count`` windows of ``context_frames`` past
+    steps (conditional generators) and the ``frames`` after them, on ``crop``."""
+
+    count: int
+    frames: int
+    context_frames: int
+    crop: Crop
+
+
+@dataclass(frozen=True)
 class RealWindows:
     """Real windows of one split in physical units, NaN where missing."""
 
@@ -77,23 +88,14 @@ def window_starts(layout: TimeLayout, split: str, count: int) -> np.ndarray:
     return starts[spread_evenly(len(starts), count)]
 
 
-def real_windows(
-    source: Source,
-    layout: TimeLayout,
-    split: str,
-    count: int,
-    frames: int,
-    context_frames: int,
-    crop: Crop,
-) -> RealWindows:
-    """The comparison's windows of ``split``: ``context_frames`` past steps (conditional
-    generators) and the ``frames`` steps after them, ``(N, T, y, x)`` per variable."""
+def real_windows(source: Source, layout: TimeLayout, split: str, cut: Cut) -> RealWindows:
+    """The comparison's windows of ``split``, ``(N, T, y, x)`` per variable."""
     from stgan.figures import y_descends
 
-    starts = window_starts(layout, split, count)
-    dims = source.dims
-    ds = source.to_dask().isel({dims.y: crop.y, dims.x: crop.x})
-    steps = xr.DataArray(starts[:, None] + np.arange(context_frames + frames), dims=("w", "s"))
+    starts = window_starts(layout, split, cut.count)
+    dims, context_frames = source.dims, cut.context_frames
+    ds = source.to_dask().isel({dims.y: cut.crop.y, dims.x: cut.crop.x})
+    steps = xr.DataArray(starts[:, None] + np.arange(context_frames + cut.frames), dims=("w", "s"))
     windows = ds.isel({dims.time: steps}).transpose("w", "s", dims.y, dims.x).compute()
     variables = list(source.variables)
     values = np.stack([windows[v].values for v in variables], axis=2).astype(np.float32)
@@ -178,19 +180,11 @@ class Comparison:
 
 
 def split_comparison(
-    source: Source,
-    layout: TimeLayout,
-    split: str,
-    count: int,
-    frames: int,
-    context_frames: int,
-    crop: Crop,
-    **options: Any,
+    source: Source, layout: TimeLayout, split: str, cut: Cut, **options: Any
 ) -> Comparison:
     """The comparison against ``split``, with the training split as its floor."""
-    cut = (count, frames, context_frames, crop)
-    real = real_windows(source, layout, split, *cut)
-    floor = real_windows(source, layout, "train", *cut)
+    real = real_windows(source, layout, split, cut)
+    floor = real_windows(source, layout, "train", cut)
     return Comparison(real, floor, **options)
 
 

@@ -161,7 +161,7 @@ def _baseline_entry(report: dict[str, Any]) -> dict[str, Any]:
 def report_comparison(config: PipelineConfig, trained, device: torch.device):
     """The comparison of ``report.split`` on the trained grid; the train split (for the
     AR(1) fit) and the name of its time dim."""
-    from stgan.comparison import Crop, split_comparison, split_dataset
+    from stgan.comparison import Crop, Cut, split_comparison, split_dataset
     from stgan.data.io import open_source
     from stgan.data.windows import build_layout
 
@@ -172,10 +172,7 @@ def report_comparison(config: PipelineConfig, trained, device: torch.device):
         source,
         layout,
         config.report.split,
-        config.report.samples,
-        trained.frames,
-        config.context_frames,
-        crop,
+        Cut(config.report.samples, trained.frames, config.context_frames, crop),
         criterion=config.eval.criterion,
         lags=config.eval.lags,
         seed=config.report.seed,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from stgan.comparison import Comparison, Crop, RealWindows, real_windows, split_comparison
+from stgan.comparison import Comparison, Crop, Cut, RealWindows, real_windows, split_comparison
 from stgan.data.io import open_source
 from stgan.data.windows import build_layout
 from stgan.metrics.registry import selection_score
@@ -16,6 +16,8 @@ from stgan.pipeline import run_pipeline
 from stgan.training.config import load_pipeline
 from stgan.training.loop import train
 from tests.conftest import run_cli, tiny_pipeline, write_spec
+
+WHOLE = Crop(slice(0, 2), slice(0, 3))  # the ramp's whole 2 x 3 grid
 
 
 def _ramp_source(tmp_path, nt=40):
@@ -46,22 +48,21 @@ def test_real_windows_are_the_training_windows_spread_evenly(tmp_path):
     source, layout = _ramp_source(tmp_path)
     starts = layout.windows["val"]  # steps 20..39: 8 windows of 6 at stride 2
     assert list(starts) == list(range(20, 35, 2))
-    windows = real_windows(
-        source, layout, "val", 5, frames=4, context_frames=2, crop=Crop(slice(0, 2), slice(1, 3))
-    )
+    cut = Cut(count=5, frames=4, context_frames=2, crop=Crop(slice(0, 2), slice(1, 3)))
+    windows = real_windows(source, layout, "val", cut)
     picked = starts[[0, 2, 4, 5, 7]]  # five of eight, first to last
     np.testing.assert_array_equal(
         windows.arrays["tas"][:, :, 1, 1], picked[:, None] + 2 + np.arange(4)
     )
     np.testing.assert_array_equal(windows.context[:, :, 0, 0, 0], picked[:, None] + np.arange(2))
     assert windows.arrays["tas"].shape == (5, 4, 2, 2)
-    assert real_windows(source, layout, "val", 100, 6, 0, Crop(slice(0, 2), slice(0, 3))).count == 8
+    assert real_windows(source, layout, "val", Cut(100, 6, 0, WHOLE)).count == 8
 
 
 def test_too_few_windows_is_one_line(tmp_path):
     source, layout = _ramp_source(tmp_path)
     with pytest.raises(Exception, match="split 'test' is not defined; defined: train, val"):
-        real_windows(source, layout, "test", 5, 6, 0, Crop(slice(0, 2), slice(0, 3)))
+        real_windows(source, layout, "test", Cut(5, 6, 0, WHOLE))
 
 
 def test_synthetic_values_are_masked_where_the_paired_real_window_is_missing():
@@ -75,7 +76,7 @@ def test_synthetic_values_are_masked_where_the_paired_real_window_is_missing():
 
 def test_floor_is_measured_once_and_reported(tmp_path):
     source, layout = _ramp_source(tmp_path)
-    comparison = split_comparison(source, layout, "val", 6, 6, 0, Crop(slice(0, 2), slice(0, 3)))
+    comparison = split_comparison(source, layout, "val", Cut(6, 6, 0, WHOLE))
     synthetic = {"tas": comparison.real.arrays["tas"] + 1.0}
     first, second = comparison.report(synthetic), comparison.report(synthetic)
     assert first["floor"] is second["floor"]

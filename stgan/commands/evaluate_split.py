@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from stgan.comparison import Comparison, Crop, split_comparison
+from stgan.comparison import Comparison, Crop, Cut, split_comparison
 from stgan.data.io import Dims
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError
@@ -91,10 +91,7 @@ def _comparison(side: RealSide, synthetic: xr.Dataset, device) -> tuple[Comparis
         source,
         layout,
         side.split,
-        synthetic.sizes["sample"],
-        frames,
-        side.context_frames,
-        _crop(source, synthetic),
+        Cut(synthetic.sizes["sample"], frames, side.context_frames, _crop(source, synthetic)),
         criterion=side.criterion,
         lags=side.lags,
         seed=side.seed,

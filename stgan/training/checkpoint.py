@@ -118,12 +118,6 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest ``ckpt_*.pt`` in ``directory`` that loads, or None."""
-    found = load_latest(directory)
-    return found[0] if found else None
-
-
 def load_latest(directory: Path) -> tuple[Path, dict] | None:
     """The newest ``ckpt_*.pt`` in ``directory`` that loads, with its state, or None.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from stgan.comparison import Comparison, Crop, as_variables, split_comparison
+from stgan.comparison import Comparison, Crop, Cut, as_variables, split_comparison
 from stgan.data.cf import describe_grid
 from stgan.data.prepared import PreparedData
 from stgan.data.transforms import Transforms
@@ -100,10 +100,7 @@ def comparison_for_training(
         data.source,
         data.layout,
         config.eval.split,
-        config.eval.samples,
-        config.output_frames,
-        config.context_frames,
-        Crop.of_grid(grid),
+        Cut(config.eval.samples, config.output_frames, config.context_frames, Crop.of_grid(grid)),
         criterion=config.eval.criterion,
         lags=config.eval.lags,
         seed=config.report.seed,

@@ -17,8 +17,8 @@ from stgan.training.checkpoint import (
     check_compatible,
     config_diff,
     config_hash,
-    latest_checkpoint,
     load_checkpoint,
+    load_latest,
     restore_rng,
     save_checkpoint,
     seed_everything,
@@ -103,13 +103,13 @@ def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_latest_skips_truncated_newest(tmp_path: Path) -> None:
-    assert latest_checkpoint(tmp_path / "absent") is None
+    assert load_latest(tmp_path / "absent") is None
     good = save_checkpoint(tmp_path, 5, {"x": torch.ones(3)}, keep=5)
     data = good.read_bytes()
     (tmp_path / "ckpt_00000009.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "notes.txt").write_text("not a checkpoint")
     with pytest.warns(UserWarning, match="ckpt_00000009.pt"):
-        assert latest_checkpoint(tmp_path) == good
+        assert load_latest(tmp_path)[0] == good
 
 
 def test_latest_prefers_highest_step(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_latest_prefers_highest_step(tmp_path: Path) -> None:
         save_checkpoint(tmp_path, step, {}, keep=5)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert latest_checkpoint(tmp_path) == tmp_path / "ckpt_00000100.pt"
+        assert load_latest(tmp_path)[0] == tmp_path / "ckpt_00000100.pt"
 
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
