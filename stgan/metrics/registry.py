@@ -48,6 +48,7 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("lsd_db", ("psd", "lsd_db"), weight=1.0, shown=True),
     MetricInfo("wasserstein1", ("wasserstein1",), weight=1.0, shown=True),
     MetricInfo("ks", ("ks",), shown=True),
+    MetricInfo("increment_w1", ("increments", "wasserstein1"), shown=True),
     MetricInfo("energy", ("energy",)),
     MetricInfo("mmd2", ("mmd2",)),
     MetricInfo("c2st", ("c2st",), shown=True),

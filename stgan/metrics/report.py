@@ -21,6 +21,7 @@ from stgan.metrics.diversity import MAX_SAMPLES, Sequences
 from stgan.metrics.inputs import check_arrays, dataset_arrays
 from stgan.metrics.registry import selection_score
 from stgan.metrics.spectra import PSD
+from stgan.metrics.variability import Increments
 
 Device = torch.device | str | None
 
@@ -96,6 +97,7 @@ def evaluate_arrays(
     -------
     dict
         ``{"variables": {name: {"acf", "psd", "wasserstein1", "ks", "energy", "quantiles",
+        "increments",
         "mmd2", "c2st", "precision", "recall", "density", "coverage"}},
         "cross_correlation", "n_real", "n_synthetic"[, "floor"], "score"}``: ``score`` is
         ``stgan.metrics.registry.selection_score`` with the default criterion.
@@ -175,6 +177,7 @@ def _compare(
             ACF(lags, device),
             PSD(device),
             Marginal(seed=seed),
+            Increments(seed=seed),
             Sequences(cap=cap, seed=seed),
         ]
         for name in real

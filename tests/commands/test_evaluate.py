@@ -21,7 +21,7 @@ SYNTHETIC_SAMPLES = 10
 VARIABLES = ("tas", "pr")
 REPORT_KEYS = {"variables", "cross_correlation", "n_real", "n_synthetic", "score"}
 VARIABLE_KEYS = {
-    "acf", "psd", "wasserstein1", "ks", "energy", "quantiles", "mmd2", "c2st",
+    "acf", "psd", "wasserstein1", "ks", "energy", "quantiles", "increments", "mmd2", "c2st",
     "precision", "recall", "density", "coverage",
 }  # fmt: skip
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

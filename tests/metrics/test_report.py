@@ -12,7 +12,7 @@ from stgan.metrics.report import evaluate, evaluate_arrays
 from .conftest import space_time
 
 VARIABLE_KEYS = {
-    "acf", "psd", "wasserstein1", "ks", "energy", "quantiles", "mmd2", "c2st",
+    "acf", "psd", "wasserstein1", "ks", "energy", "quantiles", "increments", "mmd2", "c2st",
     "precision", "recall", "density", "coverage",
 }  # fmt: skip
 

@@ -7,7 +7,7 @@ from stgan.metrics.summary import format_report
 from .conftest import small_report
 
 HEADER = [
-    "variable", "acf.error", "lsd_db", "wasserstein1", "ks", "energy", "mmd2", "c2st",
+    "variable", "acf.error", "lsd_db", "wasserstein1", "ks", "increment_w1", "energy", "mmd2", "c2st",
     "precision", "recall", "density", "coverage",
 ]  # fmt: skip
 
@@ -18,8 +18,9 @@ def report() -> dict:
 
 
 def cells(entry: dict) -> list[str]:
-    numbers = [entry["acf"]["error"], entry["psd"]["lsd_db"]]
-    numbers += [entry[name] for name in HEADER[3:]]
+    numbers = [entry["acf"]["error"], entry["psd"]["lsd_db"], entry["wasserstein1"], entry["ks"]]
+    numbers += [entry["increments"]["wasserstein1"]]
+    numbers += [entry[name] for name in HEADER[6:]]
     return [f"{x:.4g}" for x in numbers]
 
 

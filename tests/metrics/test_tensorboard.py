@@ -10,7 +10,7 @@ from stgan.metrics.tensorboard import log_report, report_scalars
 from .conftest import assert_report_logged, small_report
 
 METRICS = (
-    "acf_error", "lsd_db", "wasserstein1", "ks", "energy", "mmd2", "c2st",
+    "acf_error", "lsd_db", "wasserstein1", "ks", "increment_w1", "energy", "mmd2", "c2st",
     "precision", "recall", "density", "coverage",
 )  # fmt: skip
 
