@@ -45,7 +45,9 @@ class RunLogger:
                     )
 
     def layout(self, variables: Iterable[str]) -> None:
-        """The custom-scalars dashboard: losses, D, gradients, LR, each metric beside its floor, health."""
+        """The custom-scalars dashboard: losses, D, gradients, LR, each metric over its floor
+        (``Relative/``: the model and the floor on one scale, whatever the metric's units),
+        one chart per health detector."""
         charts = {
             "Training": {
                 "Losses": ["Multiline", ["Loss/G", "Loss/D", "Loss/penalty"]],
@@ -55,12 +57,12 @@ class RunLogger:
                 "Learning rates": ["Multiline", ["LR/G", "LR/D"]],
                 "Diversity": ["Multiline", ["Health/real_diversity", "Health/fake_diversity"]],
             },
-            "Selection": {"score (best.pt minimizes)": ["Multiline", ["Metrics/score"]]},
-            "Health": {"flags": ["Multiline", [f"Health/{d}" for d in DETECTORS]]},
+            "Selection": {"score (best.pt minimizes; 1 = floor)": ["Multiline", ["Metrics/score"]]},
+            "Health (1 = firing)": {d: ["Multiline", [f"Health/{d}"]] for d in DETECTORS},
         }
-        for v in variables:
-            charts[f"Metrics {v}"] = {
-                m: ["Multiline", [f"Metrics/{v}/{m}", f"Floor/{v}/{m}"]] for m in SHOWN
+        for v in variables:  # one scale for model and floor: the metric over its floor
+            charts[f"Metrics {v} (÷ floor, 1 = real data)"] = {
+                m: ["Multiline", [f"Relative/{v}/{m}"]] for m in SHOWN
             }
         self.writer.add_custom_scalars(charts)
 

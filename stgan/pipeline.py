@@ -126,7 +126,7 @@ def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> d
 
         save_figures(figures, paths.figures)
         write_text_atomic(paths.report, to_json(report))
-        write_report_events(paths.tensorboard, report, figures)
+        write_report_events(paths.tensorboard, report, figures, step=config.train.steps)
     print_report(report, paths, echo)
     return report
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 FLOOR_PREFIX = "Floor"
+RELATIVE_PREFIX = "Relative"  # metric / floor: 1 is the real-data level
 
 
 def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[str, float]:
@@ -23,7 +24,9 @@ def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[s
     ``lsd_db``, ``wasserstein1``, ``ks``, ...), ``<prefix>/cross_correlation/error`` (the
     mean absolute difference of the correlation matrices), ``<prefix>/score`` (the
     selection score) when the report has one and, when the report has a floor,
-    ``Floor/<var>/<metric>``. Missing, ``None`` and non-finite values are left out.
+    ``Floor/<var>/<metric>`` and ``Relative/<var>/<metric>`` (the metric over its floor,
+    where the floor is above 0: model and floor on one scale, 1 being real-data level).
+    Missing, ``None`` and non-finite values are left out.
     """
     tags = {
         f"{group}/{variable}/{name}": value
@@ -34,11 +37,23 @@ def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[s
     tags[f"{prefix}/{CROSS_CORRELATION_TAG}"] = report["cross_correlation"].get("mean_abs_diff")
     if "score" in report:
         tags[f"{prefix}/{SCORE_TAG}"] = report["score"]
+    tags |= _relative(report)
     return {
         tag: float(value)
         for tag, value in tags.items()
         if isinstance(value, int | float) and math.isfinite(value)
     }
+
+
+def _relative(report: Mapping[str, Any]) -> dict[str, float]:
+    relative = {}
+    for variable, floor_entry in (report.get("floor") or {}).items():
+        values = headline(report["variables"].get(variable, {}))
+        for name, floor in headline(floor_entry).items():
+            value = values[name]
+            if isinstance(value, int | float) and isinstance(floor, int | float) and floor > 0:
+                relative[f"{RELATIVE_PREFIX}/{variable}/{name}"] = value / floor
+    return relative
 
 
 def log_report(
@@ -59,13 +74,18 @@ def log_report(
 
 
 def write_report_events(
-    logdir: str | Path, report: Mapping[str, Any], figures: Mapping[str, Figure] | None = None
+    logdir: str | Path,
+    report: Mapping[str, Any],
+    figures: Mapping[str, Figure] | None = None,
+    step: int = 0,
 ) -> None:
-    """A TensorBoard run in ``logdir`` holding ``report`` (and its figures) at step 0."""
+    """A TensorBoard run in ``logdir`` holding ``report`` (and its figures) at ``step``
+    (``stgan run``: the last training step, so the test result sits at the end of the
+    training curves)."""
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=str(logdir))
     try:
-        log_report(writer, report, step=0, figures=figures)
+        log_report(writer, report, step=step, figures=figures)
     finally:
         writer.close()

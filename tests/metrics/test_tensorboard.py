@@ -5,6 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
+from stgan.metrics.registry import headline
 from stgan.metrics.tensorboard import log_report, report_scalars
 
 from .conftest import assert_report_logged, small_report
@@ -28,7 +29,20 @@ def test_scalars_name_every_metric_of_every_variable_and_the_floor(report):
         for name in ("u", "v")
         for metric in METRICS
     }
-    assert set(scalars) == expected | {"Metrics/cross_correlation/error", "Metrics/score"}
+    relative = {
+        f"Relative/{name}/{metric}"
+        for name in ("u", "v")
+        for metric in METRICS
+        if headline(report["floor"][name])[metric] > 0
+    }
+    assert relative  # floors above 0 get the metric over the floor
+    assert set(scalars) == expected | relative | {
+        "Metrics/cross_correlation/error",
+        "Metrics/score",
+    }
+    floor_u = headline(report["floor"]["u"])["acf_error"]
+    acf_u = report["variables"]["u"]["acf"]["error"]
+    assert scalars["Relative/u/acf_error"] == pytest.approx(acf_u / floor_u)
     assert scalars["Metrics/score"] == report["score"]
     u, floor_v = report["variables"]["u"], report["floor"]["v"]
     assert scalars["Metrics/u/acf_error"] == u["acf"]["error"]
