@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,16 +18,24 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from stgan.errors import SpecError
+from stgan.errors import SpecError, reason
 
 
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping with ``safe_load``; errors name the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory, not a YAML file; give the file's path")
     if not path.is_file():
         raise SpecError(f"{path}: file not found; check the path")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); give a YAML file"
+        ) from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read it ({reason(exc)})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -149,6 +158,8 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
             return value
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isnan(value):  # compares false with every bound a validate() checks
+                raise SpecError(f"{key}: NaN is not a value; give a number")
             return float(value)
     elif hint is str:
         if isinstance(value, str):

@@ -63,13 +63,15 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Run every stage that is not done yet; returns the report. ``figures``: where the
     evaluation PNGs go (default ``LOGDIR/figures``)."""
+    from stgan.run_lock import hold_run_directory
+
     paths = Paths(Path(logdir), figures)
-    if force:
-        clear(paths)
-    train_stage(config, paths, device, echo)
-    generate_stage(config, paths, device, echo)
-    report = evaluate_stage(config, paths, device, echo)
-    return report
+    with hold_run_directory(paths.root):  # across all stages: one writer per run directory
+        if force:
+            clear(paths)
+        train_stage(config, paths, device, echo)
+        generate_stage(config, paths, device, echo)
+        return evaluate_stage(config, paths, device, echo)
 
 
 def clear(paths: Paths) -> None:

@@ -65,3 +65,20 @@ def test_yaml_syntax_error_gives_line(tmp_path):
 def test_missing_yaml_file(tmp_path):
     with pytest.raises(SpecError, match="file not found"):
         load_yaml(tmp_path / "nope.yaml")
+
+
+def test_a_directory_is_not_called_missing(tmp_path):
+    with pytest.raises(SpecError, match="is a directory, not a YAML file"):
+        load_yaml(tmp_path)
+
+
+def test_a_binary_file_is_one_line(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"files: data.nc\n\xff\xfe\x00\x81 binary")
+    with pytest.raises(SpecError, match=r"spec.yaml: not a text file \(byte 15 is not UTF-8\)"):
+        load_yaml(path)
+
+
+def test_nan_is_not_a_number_for_a_float_key():
+    with pytest.raises(SpecError, match="inner.rate: NaN is not a value; give a number"):
+        build(Outer, {"name": "x", "inner": {"rate": float("nan")}}, "")

@@ -40,22 +40,24 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stgan.data.cf import check_output_path, write_netcdf
+    from stgan.run_lock import hold_if_run_directory
     from stgan.sampling import check_count, generate
 
     check_count("num", args.num)
     check_output_path(args.out)
-    ds = generate(
-        args.checkpoint,
-        args.num,
-        length=args.length,
-        seed=args.seed,
-        context=args.context,
-        device=args.device,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
-    with _terminate_as_interrupt():
-        write_netcdf(ds, args.out, command=command_line(args))
+    with hold_if_run_directory(args.out.parent):  # not while a run writes there
+        ds = generate(
+            args.checkpoint,
+            args.num,
+            length=args.length,
+            seed=args.seed,
+            context=args.context,
+            device=args.device,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+        with _terminate_as_interrupt():
+            write_netcdf(ds, args.out, command=command_line(args))
     print(f"wrote {args.out}")
     print(summary(ds))
     return 0

@@ -173,7 +173,17 @@ def open_source(spec: DataSpec) -> Source:
     )
     for _, ds in opened:
         ds.close()
+    _check_patch(spec.patch, source.grid)
     return source
+
+
+def _check_patch(patch: int | None, grid: tuple[int, int]) -> None:
+    """Raise if square patches of side ``patch`` do not fit the (cropped, coarsened) grid."""
+    if patch is not None and patch > min(grid):
+        raise SpecError(
+            f"patch: {patch} is larger than the grid {grid[0]}x{grid[1]} (after crop and "
+            f"coarsen); lower it to at most {min(grid)}"
+        )
 
 
 def _check_variables(ds: xr.Dataset, spec: DataSpec, dims: Dims, path: Path) -> None:

@@ -87,6 +87,11 @@ def stage_channels(base: int, stage: int) -> int:
 
 def check_grid(height: int, width: int, factor: int, who: str) -> None:
     """Raise if the grid does not divide by ``who``'s spatial downsampling ``factor``."""
+    if height < factor or width < factor:
+        raise StganError(
+            f"grid {height}x{width} is smaller than {factor} (the {who}'s downsampling factor); "
+            "use a smaller coarsen, a wider crop or patch, or a model with fewer stages"
+        )
     if height % factor or width % factor:
         crop = f"{height // factor * factor}x{width // factor * factor}"
         raise StganError(

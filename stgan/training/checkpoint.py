@@ -22,7 +22,9 @@ from stgan.atomic import atomic_path
 from stgan.errors import CheckpointError, reason
 
 _NAME = re.compile(r"ckpt_(\d+)\.pt")
-_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
+# torch's weights_only refusals: "GLOBAL m.C was not an allowed global" (a class) or
+# "unsupported GLOBAL posix.system whose module posix is blocked" (a function such as os.system)
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -82,9 +84,9 @@ def _load_error(path: Path, err: Exception) -> CheckpointError:
     refused = _GLOBAL.search(message)
     if isinstance(err, pickle.UnpicklingError) and refused:
         return CheckpointError(
-            f"checkpoint {path} holds pickled Python objects ({refused.group(1)}), which "
-            "stgan refuses to load (weights_only=True); only tensors and plain containers "
-            "are allowed"
+            f"checkpoint {path} holds pickled Python objects ({refused.group(1)}), which can "
+            "run code when loaded, so stgan refused it for safety (weights_only=True); use a "
+            "checkpoint written by stgan (only tensors and plain containers are allowed)"
         )
     cause = f"{type(err).__name__}: {reason(err)}" if message.strip() else type(err).__name__
     return CheckpointError(

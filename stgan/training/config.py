@@ -13,6 +13,7 @@ than one section (:attr:`PipelineConfig.output_frames`, ``split_names``, ``eval_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,8 +80,18 @@ class OptimConfig:
     grad_accum: int = 1  # micro-batches accumulated per optimizer step
 
     def validate(self, where: str) -> None:
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise SpecError(f"{where}: lr_g and lr_d must be > 0")
+        for key in ("lr_g", "lr_d"):
+            rate = getattr(self, key)
+            if not (math.isfinite(rate) and rate > 0):
+                raise SpecError(f"{where}.{key}: {rate} must be a finite number > 0, e.g. 2e-4")
+        for key in ("betas_g", "betas_d"):
+            if not all(0 <= beta < 1 for beta in getattr(self, key)):
+                raise SpecError(
+                    f"{where}.{key}: {list(getattr(self, key))} must be two numbers in [0, 1), "
+                    "e.g. [0.0, 0.9]"
+                )
+        if not (math.isfinite(self.grad_clip) and math.isfinite(self.gamma) and self.gamma > 0):
+            raise SpecError(f"{where}: gamma must be a finite number > 0 and grad_clip finite")
         if min(self.n_critic, self.step_size, self.cycle_steps, self.grad_accum) < 1:
             raise SpecError(
                 f"{where}: n_critic, step_size, cycle_steps and grad_accum must be >= 1"

@@ -12,6 +12,7 @@ when to step, clip and average.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import sys
@@ -33,6 +34,7 @@ from stgan.errors import TrainingStopped
 from stgan.logging import RunLogger
 from stgan.models import build_discriminator, build_generator
 from stgan.objective import AdversarialObjective
+from stgan.run_lock import hold_run_directory
 from stgan.threads import use_threads
 from stgan.training.batches import BatchStream
 from stgan.training.checkpoint import seed_everything
@@ -86,16 +88,18 @@ def train(
         torch.cuda.set_device(torch_device)
     row, metrics = hparam_values(config, hparams), hparam_metrics(config, hparams)
     try:
-        run = setup(config, logdir, torch_device, dist, resume)
-        if run.logger:
-            run.logger.hparams_start(row, metrics)
-        stop = min(config.train.steps, max_steps) if max_steps else config.train.steps
-        try:
-            return loop(run, stop, on_evaluation)
-        finally:
-            if run.logger:  # also when stopped or pruned, so the HParams row has an end
-                run.logger.hparams_end(row, metrics)
-                run.logger.close()
+        # one writer per run directory: rank 0 writes for all ranks
+        with hold_run_directory(logdir) if dist.is_main else contextlib.nullcontext():
+            run = setup(config, logdir, torch_device, dist, resume)
+            if run.logger:
+                run.logger.hparams_start(row, metrics)
+            stop = min(config.train.steps, max_steps) if max_steps else config.train.steps
+            try:
+                return loop(run, stop, on_evaluation)
+            finally:
+                if run.logger:  # also when stopped or pruned, so the HParams row has an end
+                    run.logger.hparams_end(row, metrics)
+                    run.logger.close()
     finally:
         shutdown(dist)
 

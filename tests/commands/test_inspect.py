@@ -71,3 +71,23 @@ def test_missing_spec_and_yaml_syntax(tmp_path):
     (tmp_path / "bad.yaml").write_text("files: data.nc\nwindow: {length: 3\n")
     result = run_cli("inspect", str(tmp_path / "bad.yaml"))
     assert result.returncode == 2 and "YAML syntax error at line" in result.stderr
+
+
+def test_a_patch_larger_than_the_grid_is_refused_by_inspect(tiny):
+    write_spec(tiny / "spec.yaml", patch=64)  # the grid is 6x8
+    result = run_cli("inspect", str(tiny / "spec.yaml"))
+    assert result.returncode == 2, result.stderr
+    assert (
+        "patch: 64 is larger than the grid 6x8 (after crop and coarsen); lower it to at most 6"
+        in result.stderr
+    )
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_a_binary_or_directory_spec_is_one_line(tmp_path):
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = run_cli("inspect", str(tmp_path / "binary.yaml"))
+    assert result.returncode == 2 and "binary.yaml: not a text file" in result.stderr
+    result = run_cli("inspect", str(tmp_path))
+    assert result.returncode == 2 and "is a directory, not a YAML file" in result.stderr
+    assert "file not found" not in result.stderr

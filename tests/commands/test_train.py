@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from stgan.cli import main
-from tests.conftest import run_cli, tiny_pipeline
+from tests.conftest import make_dataset, run_cli, tiny_pipeline
 
 
 def test_dry_run_prints_resolved_config(pipeline, tmp_path, capsys):
@@ -58,7 +58,15 @@ def test_train_writes_checkpoints(pipeline, tmp_path, capsys):
         ),
         (["--set", "loss.name=hingee"], "did you mean 'hinge'?"),
         (["--set", "optim.lr_gg=1"], "optim.lr_gg: unknown key; did you mean 'lr_g'?"),
-        (["--set", "model.generator.up_stages=4"], "not divisible by 16"),
+        (["--set", "optim.lr_g=nan"], "optim.lr_g: NaN is not a value; give a number"),
+        (["--set", "optim.lr_d=inf"], "optim.lr_d: inf must be a finite number > 0"),
+        (["--set", "optim.lr_d=-1e-4"], "optim.lr_d: -0.0001 must be a finite number > 0"),
+        (
+            ["--set", "optim.betas_g=[1.5, 0.9]"],
+            "optim.betas_g: [1.5, 0.9] must be two numbers in [0, 1)",
+        ),
+        (["--set", "optim.betas_d=[0.0, -0.1]"], "optim.betas_d: [0.0, -0.1] must be two numbers"),
+        (["--set", "model.generator.up_stages=4"], "grid 8x8 is smaller than 16"),
         (["--device", "cuda"], "no CUDA device is available here"),
     ],
 )
@@ -92,3 +100,32 @@ def test_grid_not_divisible_suggests_crop(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     result = run_cli("train", str(path), "--logdir", str(tmp_path / "r"))
     assert result.returncode == 2 and "crop" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["binary", "directory"])
+def test_a_pipeline_that_is_not_a_yaml_file_is_one_line(tmp_path, kind):
+    path = tmp_path / "pipeline.yaml"
+    if kind == "binary":
+        path.write_bytes(bytes(range(256)))
+        message = "pipeline.yaml: not a text file (byte 128 is not UTF-8); give a YAML file"
+    else:
+        path.mkdir()
+        message = "pipeline.yaml: is a directory, not a YAML file"
+    result = run_cli("train", str(path), "--logdir", str(tmp_path / "r"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("stgan: error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_grid_smaller_than_the_models_factor_does_not_suggest_an_empty_crop(tmp_path):
+    path = tiny_pipeline(tmp_path)
+    make_dataset(nt=40, ny=8, nx=8, variables=("tas", "pr")).to_netcdf(tmp_path / "data.nc")
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["coarsen"] = 5  # 8x8 -> 1x1, below the generator's factor 2
+    path.write_text(yaml.safe_dump(raw))
+    result = run_cli("train", str(path), "--logdir", str(tmp_path / "r"), "--device", "cpu")
+    assert result.returncode == 2, result.stderr
+    assert "grid 1x1 is smaller than 2 (the generator's downsampling factor)" in result.stderr
+    assert "0x0" not in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "r" / "checkpoints").exists()

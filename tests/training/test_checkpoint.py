@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import random
 import warnings
 from pathlib import Path
@@ -159,6 +160,22 @@ def test_pickled_objects_are_refused(tmp_path: Path, obj: object) -> None:
     assert type(obj).__name__ in str(info.value)
     assert "corrupt" not in str(info.value)
     assert "\n" not in str(info.value)
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this checkpoint ran code",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_for_safety(tmp_path: Path, capfd) -> None:
+    path = tmp_path / "ckpt_00000001.pt"
+    torch.save({"step": 1, "obj": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match="refused it for safety") as info:
+        load_checkpoint(path)
+    line = str(info.value)
+    assert f"({os.system.__module__}.system)" in line  # posix.system
+    assert "corrupt" not in line and "\n" not in line
+    assert "ran code" not in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("payload", [[1, 2], {"model": {}}])
