@@ -17,6 +17,7 @@ So the same checkpoint, split, count and seed give the same numbers in all three
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -147,21 +148,43 @@ class Comparison:
 
     def report(self, synthetic: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """``evaluate_arrays`` of the real windows against ``synthetic`` (masked where the
-        real windows are missing), with ``"floor"`` and ``"score"``."""
+        real windows are missing), with ``"floor"``, ``"nonfinite"`` and ``"score"``.
+
+        ``"nonfinite"`` counts, per variable, the synthetic NaN/Inf values where the real
+        window has a value (a diverged generator). They are left out of the metrics as
+        missing, and the score of such a report is ``inf``: it is never the best.
+        """
         report = evaluate_arrays(self.real.arrays, self.masked(synthetic), **self.options)
         if self.floor is not None:
             report["floor"] = self.floor
-        report["score"] = selection_score(report, self.criterion)
+        report["nonfinite"] = self.nonfinite(synthetic)
+        score = selection_score(report, self.criterion)
+        report["score"] = math.inf if any(report["nonfinite"].values()) else score
         return report
 
     def masked(self, synthetic: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Sample ``i`` gets NaN where real window ``i % N`` is missing."""
+        """Sample ``i`` gets NaN where real window ``i % N`` is missing, and where it is
+        not finite itself."""
         out = {}
         for name, values in synthetic.items():
-            missing = np.isnan(self.real.arrays[name])
-            rows = np.arange(len(values)) % len(missing)
-            out[name] = np.where(missing[rows], np.nan, np.asarray(values, np.float32))
+            values = np.asarray(values, np.float32)
+            drop = self._missing(name, len(values)) | ~np.isfinite(values)
+            out[name] = np.where(drop, np.float32(np.nan), values)
         return out
+
+    def nonfinite(self, synthetic: Mapping[str, np.ndarray]) -> dict[str, int]:
+        """Per variable, how many synthetic values are NaN/Inf where the real window has
+        a value."""
+        return {
+            name: int((~np.isfinite(values) & ~self._missing(name, len(values))).sum())
+            for name, values in ((n, np.asarray(v)) for n, v in synthetic.items())
+        }
+
+    def _missing(self, name: str, count: int) -> np.ndarray:
+        """Where real window ``i % N`` of ``name`` is missing, for ``count`` samples
+        ``(count, T, y, x)``."""
+        missing = np.isnan(self.real.arrays[name])
+        return missing[np.arange(count) % len(missing)]
 
     def figures(self, report: Mapping[str, Any], synthetic: Mapping[str, np.ndarray]) -> dict:
         """The evaluation figures of the first few sequences of each side."""

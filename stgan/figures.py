@@ -282,11 +282,11 @@ def _reciprocal(k: np.ndarray) -> np.ndarray:
 
 
 def _valid_values(values: Array, side: str, variable: str) -> np.ndarray:
-    """The non-NaN values, at most ``MAX_VALUES`` of them (a seeded subsample)."""
+    """The finite values, at most ``MAX_VALUES`` of them (a seeded subsample)."""
     flat = as_numpy(values).ravel().astype(np.float64)
-    flat = flat[~np.isnan(flat)]
+    flat = flat[np.isfinite(flat)]
     if flat.size == 0:
-        raise DataError(f"{variable!r}: the {side} subset has no valid (non-NaN) value to plot")
+        raise DataError(f"{variable!r}: the {side} subset has no valid (finite) value to plot")
     if flat.size > MAX_VALUES:
         flat = np.random.default_rng(0).choice(flat, MAX_VALUES, replace=False)
     return flat
@@ -339,7 +339,7 @@ def _first_sample(x: Array, side: str) -> np.ndarray:
 
 def _color_limits(*fields: np.ndarray) -> tuple[float, float]:
     """One (vmin, vmax) over every valid value; widened when constant, (0, 1) when none."""
-    valid = np.concatenate([f[~np.isnan(f)].ravel() for f in fields])
+    valid = np.concatenate([f[np.isfinite(f)].ravel() for f in fields])
     if valid.size == 0:
         return 0.0, 1.0
     vmin, vmax = float(valid.min()), float(valid.max())

@@ -31,6 +31,20 @@ from stgan.models import Generator, build_generator
 from stgan.training import checkpoint as ckpt
 from stgan.training.config import PipelineConfig, pipeline_from_dict
 from stgan.training.distributed import resolve_device
+from stgan.training.health import nonfinite_parameters
+
+# A normalized sample value this far from 0 (the train mean, in train standard deviations
+# or half-ranges) comes from a generator whose weights blew up: trained data lie within a few.
+FAR_OUTSIDE = 100.0
+_SPREAD = {
+    "standardize": "standard deviations",
+    "log1p": "standard deviations of log1p",
+    "minmax": "half-ranges",
+}
+_EARLIER = (
+    "generate from an earlier ckpt_*.pt or best.pt, or train again with lower "
+    "optim.lr_g and optim.lr_d (or optim.grad_clip=1.0)"
+)
 
 
 @dataclass
@@ -108,6 +122,11 @@ def generate(
         raise SpecError(f"--seed {seed}: must be >= 0")
     torch_device = resolve_device(device)
     trained = load_trained(checkpoint, torch_device)
+    if nonfinite_parameters(trained.generator):
+        raise CheckpointError(
+            f"{trained.path}: its EMA generator holds NaN/Inf weights (training diverged); "
+            f"{_EARLIER}"
+        )
     frames = trained.frames if length is None else check_length(trained, length)
     past, last_time = read_context(trained, context)
     # Unconditional: from the data's first time, by convention; nowcasts: after the context.
@@ -115,7 +134,41 @@ def generate(
     start = first or cf.next_time(trained.grid, last_time)
     times = cf.time_coordinate(trained.grid, start, frames)
     values = sample(trained, num, frames, seed, past, batch_size, progress)  # (N, T, C, H, W)
+    check_samples(trained, values)
     return build_dataset(trained, values, times, seed, last_time)
+
+
+def check_samples(trained: Trained, values: np.ndarray) -> None:
+    """Refuse (``CheckpointError``) the samples of a blown-up generator.
+
+    ``values``: ``(N, T, C, H, W)`` in physical units, NaN on the static mask. Refused
+    when a value off the static mask is NaN/Inf, or when a variable's normalized value
+    (train mean 0, spread 1) reaches ``FAR_OUTSIDE``: trained data lie within a few units,
+    so such a value comes from weights that exploded, not from a tail of the data.
+    Variables with transform ``none`` have no train scale and get the NaN/Inf check only.
+    """
+    names = list(trained.grid["variables"])
+    valid = ~cf.static_mask(trained.grid)  # (C, H, W)
+    bad = ~np.isfinite(values) & valid  # (N, T, C, H, W)
+    if bad.any():
+        where = [n for c, n in enumerate(names) if bad[:, :, c].any()]
+        cells = int(valid.sum()) * values.shape[0] * values.shape[1]
+        raise CheckpointError(
+            f"{trained.path}: its generator produces non-finite values ({int(bad.sum())} of "
+            f"{cells} in {', '.join(where)}; training diverged); {_EARLIER}"
+        )
+    z, _ = trained.transforms.forward(values, channel_axis=2)  # NaN filled with 0
+    for c, (name, transform) in enumerate(trained.transforms.variables.items()):
+        if transform.kind == "none":
+            continue
+        far = float(np.abs(z[:, :, c]).max())
+        if far >= FAR_OUTSIDE:
+            extreme = float(np.nanmax(np.abs(values[:, :, c])))
+            raise CheckpointError(
+                f"{trained.path}: its generator produces {name} of magnitude up to {extreme:.3g}, "
+                f"{far:.3g} {_SPREAD.get(transform.kind, 'train scales')} from the training "
+                f"data's centre (limit {FAR_OUTSIDE:g}; training diverged); {_EARLIER}"
+            )
 
 
 def check_count(name: str, value: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -72,6 +73,35 @@ def test_synthetic_values_are_masked_where_the_paired_real_window_is_missing():
     masked = comparison.masked({"v": np.ones((4, 3, 1, 2), np.float32)})["v"]
     assert np.isnan(masked[[1, 3], 0, 0, 1]).all()  # samples 1 and 3 pair with window 1
     assert np.isfinite(masked[[0, 2]]).all() and np.isfinite(masked).sum() == 4 * 6 - 2
+
+
+def test_nonfinite_synthetic_values_are_counted_and_missing_where_the_real_has_a_value():
+    real = np.zeros((2, 3, 1, 2), np.float32)
+    real[1, 0, 0, 1] = np.nan
+    comparison = Comparison(RealWindows({"v": real}, None, {"v": ""}, False), None)
+    synthetic = np.ones((4, 3, 1, 2), np.float32)
+    synthetic[0, 0, 0, 0] = np.inf
+    synthetic[2, 1, 0, 1] = np.nan
+    synthetic[1, 0, 0, 1] = -np.inf  # where real window 1 is missing: not a finding
+    assert comparison.nonfinite({"v": synthetic}) == {"v": 2}
+    masked = comparison.masked({"v": synthetic})["v"]
+    assert not np.isinf(masked).any() and np.isnan(masked).sum() == 2 + 2
+
+
+def test_a_report_with_nonfinite_samples_counts_them_and_is_never_best(tmp_path):
+    source, layout = _ramp_source(tmp_path)
+    comparison = split_comparison(source, layout, "val", Cut(6, 6, 0, WHOLE))
+    synthetic = comparison.real.arrays["tas"] + 1.0
+    clean = comparison.report({"tas": synthetic})
+    assert clean["nonfinite"] == {"tas": 0} and np.isfinite(clean["score"])
+    synthetic[0, 0, 0, 0], synthetic[3, 2, 1, 1] = np.inf, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = comparison.report({"tas": synthetic})
+    assert report["nonfinite"] == {"tas": 2} and report["score"] == np.inf
+    assert np.isfinite(report["variables"]["tas"]["wasserstein1"])  # the finite rest still scored
+    figures = comparison.figures(report, {"tas": synthetic})
+    assert "tas/distribution" in figures
 
 
 def test_floor_is_measured_once_and_reported(tmp_path):

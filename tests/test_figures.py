@@ -184,6 +184,20 @@ def test_a_constant_variable_gets_a_readable_colour_scale():
         assert low < 5.0 < high
 
 
+def test_infinite_values_are_left_out_of_the_histograms_and_colour_scales():
+    field = np.random.default_rng(0).standard_normal((2, 4, 6, 6))
+    blown = field.copy()
+    blown[0, 0, 0, 0], blown[1, 1, 1, 1] = np.inf, -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        distribution = figures.distribution_figure("v", field, blown)
+        frames = figures.frames_figure("v", field, blown)
+        for fig in (distribution, frames):
+            fig.draw_without_rendering()
+    low, high = images(frames)[0].get_clim()
+    assert np.isfinite([low, high]).all() and high == field[0].max()
+
+
 def test_no_valid_value_or_missing_variable_is_a_data_error(data):
     real, synthetic, report = data
     with pytest.raises(DataError, match="no valid"):

@@ -11,7 +11,7 @@ from stgan.data.cf import describe_grid, write_netcdf
 from stgan.data.transforms import Transforms
 from stgan.errors import CheckpointError, DataError, SpecError
 from stgan.models import build_generator
-from stgan.sampling import draw_latents, generate, load_trained, sample_seed
+from stgan.sampling import check_samples, draw_latents, generate, load_trained, sample_seed
 from stgan.training.checkpoint import load_checkpoint, save_checkpoint
 from stgan.training.config import load_pipeline, resolved_dict
 from tests.conftest import make_dataset, tiny_pipeline
@@ -277,6 +277,50 @@ def test_config_that_does_not_fit_is_one_line(tmp_path, key, value, message):
     state["config"]["model"]["generator"][key] = value
     torch.save(state, path)
     with pytest.raises(CheckpointError, match=message):
+        generate(path, 1, progress=False)
+
+
+def _with_output_bias(path, tas=0.0, pr=0.0):
+    """The checkpoint at ``path`` with the generator's last bias (normalized tas, pr) raised."""
+    state = load_checkpoint(path)
+    state["EMA"]["decoder.net.2.bias"] += torch.tensor([tas, pr])
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("variable", ["tas", "pr"])
+def test_samples_far_outside_the_training_range_are_refused(tmp_path, variable):
+    # 1e4 train standard deviations out: finite, but from weights that blew up
+    path = _with_output_bias(make_checkpoint(tmp_path), **{variable: 1e4})
+    with pytest.raises(CheckpointError, match=rf"produces {variable} of magnitude up to") as info:
+        generate(path, 3, progress=False)
+    message = str(info.value)
+    assert "1e+04 standard deviations" in message and "limit 100" in message
+    assert "\n" not in message and "earlier ckpt_*.pt or best.pt" in message
+
+
+def test_nonfinite_samples_are_refused_but_not_the_static_mask(checkpoint):
+    trained = load_trained(checkpoint, torch.device("cpu"))
+    values = expected_physical(checkpoint, 2, seed=0)  # (N, T, C, H, W)
+    values[:, :, :, NAN_CELL[0], NAN_CELL[1]] = np.nan  # the static mask, as generate sets it
+    check_samples(trained, values)
+    values[1, 2, 1, 4, 4] = np.inf  # of 2 x 4 x 2 x 63 values off the static mask
+    with pytest.raises(CheckpointError, match=r"non-finite values \(1 of 1008 in pr; training"):
+        check_samples(trained, values)
+
+
+def test_samples_within_the_limit_are_not_refused(tmp_path):
+    path = _with_output_bias(make_checkpoint(tmp_path), tas=50.0)  # a bad G, not a blown-up one
+    ds = generate(path, 3, progress=False)
+    assert np.isfinite(ds.tas.values[:, :, 1:]).all()
+
+
+def test_a_generator_with_nonfinite_weights_is_refused(tmp_path):
+    path = make_checkpoint(tmp_path)
+    state = load_checkpoint(path)
+    state["EMA"]["stem.0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="its EMA generator holds NaN/Inf weights"):
         generate(path, 1, progress=False)
 
 

@@ -28,7 +28,8 @@ from stgan.metrics.registry import COLLAPSE_WATCH
 
 Action = Literal["warn", "rollback", "stop"]
 
-# The values ``observe`` reads; any may be absent, and a NaN/Inf in any is divergence.
+# The values ``observe`` reads; any may be absent, and a NaN/Inf in any is divergence
+# (so is a finite blow-up of those in ``BLOWUP_WATCHED``).
 WATCHED = (
     "Loss/G",
     "Loss/D",
@@ -50,6 +51,26 @@ _ZERO_FLOOR_LOSSES = ("bce", "lsgan", "hinge")
 
 # A median of fewer gradient norms is too noisy to call a 10x departure from it.
 _MIN_MEDIAN_POINTS = 10
+
+# The values whose finite blow-up is divergence: losses, D scores, gradient norms and the
+# fakes' batch diversity (G's output scale, where G's weights blowing up shows first).
+BLOWUP_WATCHED = (
+    "Loss/G",
+    "Loss/D",
+    "Loss/penalty",
+    "D/real_score",
+    "D/fake_score",
+    "Grad/G_norm",
+    "Grad/D_norm",
+    "Health/fake_diversity",
+)
+
+# The smallest running scale a blow-up is measured against. The watched values of a
+# healthy run are of order 1 or below (GAN losses at equilibrium 0.25-2, D scores,
+# standardized diversity ~1.4, gradient norms 0.01-20 in the shipped pipelines), so with
+# no history yet, or a median near 0 (a D loss at 0), a blow-up is ``blowup_factor`` x 1.
+_BLOWUP_SCALE_FLOOR = 1.0
+_BLOWUP_SHOWN = 3  # the blown-up values a divergence message names, the worst first
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,12 @@ class HealthConfig:
     # spike is a bad batch; three in a row is a trend (an explosion into NaN is caught
     # by divergence at once anyway).
     patience: int = 3
+    # A loss, D score, gradient norm or fake diversity beyond this factor times its
+    # running scale (the median |value| over the last ``median_observations`` observations
+    # that did not blow up, at least 1) is divergence, finite or not: a learning rate of
+    # 1000 takes the losses to 1e7-1e15 at once. The shipped pipelines' healthy runs
+    # stay within 6x of that scale, so 1000x leaves a wide margin against false rollbacks.
+    blowup_factor: float = 1000.0
     # Fake/real within-batch diversity, each averaged over the last ``observations``.
     # For standardized data two independent samples are sqrt(2) apart per element; a G that covers the
     # data comes close to the reals' value, a collapsed one heads to 0. 0.5 leaves room
@@ -132,6 +159,7 @@ class HealthConfig:
             ("accuracy_threshold", 0.5 < self.accuracy_threshold <= 1, "use a value in (0.5, 1]"),
             ("d_loss_floor", self.d_loss_floor >= 0, "use a value >= 0"),
             ("gradient_factor", self.gradient_factor > 1, "use a value > 1, e.g. 10"),
+            ("blowup_factor", self.blowup_factor >= 10, "use a value >= 10, e.g. 1000"),
             (
                 "median_observations",
                 self.median_observations >= _MIN_MEDIAN_POINTS,
@@ -324,6 +352,8 @@ class Monitor:
         )
         self._history: dict[str, deque[tuple[int, float]]] = {}
         self._streaks: dict[str, int] = {}  # "G/exploding" -> consecutive observations
+        # |value| of each BLOWUP_WATCHED key at the observations where it did not blow up
+        self._scales: dict[str, deque[float]] = {}
         self._seen = 0  # observations since the start or the last rollback
         self._active = dict.fromkeys(DETECTORS, False)
         self._clear = dict.fromkeys(DETECTORS, 0)
@@ -347,7 +377,9 @@ class Monitor:
             return []
         seen = {k: float(values[k]) for k in WATCHED if k in values}
         self._seen += 1
-        divergence = self._divergence(seen)
+        blown = self._blown(seen)
+        divergence = self._divergence(seen, blown)
+        self._record_scales(seen, blown)
         for key, value in seen.items():
             if math.isfinite(value):
                 self._record(key, step, value)
@@ -406,7 +438,8 @@ class Monitor:
         """Forget the recent observations, streaks and alarms, and warm up again.
 
         The best score and the recall references survive: they describe checkpoints,
-        which a rollback does not change. The stagnation count restarts, so that a
+        which a rollback does not change; so do the running scales of the blow-up check,
+        which hold only observations from before the blow-up. The stagnation count restarts, so that a
         rollback on stagnation (rates lowered) gets ``stagnation_evals`` new chances.
         """
         self._history.clear()
@@ -423,6 +456,7 @@ class Monitor:
         return {
             "history": {k: [list(p) for p in v] for k, v in self._history.items()},
             "streaks": dict(self._streaks),
+            "scales": {k: list(v) for k, v in self._scales.items()},
             "seen": self._seen,
             "active": dict(self._active),
             "clear": dict(self._clear),
@@ -441,6 +475,10 @@ class Monitor:
             for k, pairs in state["history"].items()
         }
         self._streaks = {k: int(v) for k, v in state["streaks"].items()}
+        self._scales = {  # absent from checkpoints of stgan 0.5
+            k: deque((float(v) for v in values), maxlen=self.config.median_observations)
+            for k, values in state.get("scales", {}).items()
+        }
         self._seen = int(state["seen"])
         self._active = {d: bool(state["active"][d]) for d in DETECTORS}
         self._clear = {d: int(state["clear"][d]) for d in DETECTORS}
@@ -487,13 +525,49 @@ class Monitor:
 
     # -- the detectors ------------------------------------------------------------------
 
-    def _divergence(self, seen: dict[str, float]) -> _Finding:
+    def _scale(self, key: str) -> float:
+        """The running scale of ``key``: median |value| before now, at least the floor."""
+        history = self._scales.get(key, ())
+        median = float(np.median(list(history))) if history else 0.0
+        return max(median, _BLOWUP_SCALE_FLOOR)
+
+    def _blown(self, seen: dict[str, float]) -> dict[str, float]:
+        """``{key: value / running scale}`` for each finite watched value beyond
+        ``blowup_factor`` times its running scale."""
+        ratios = {
+            key: abs(seen[key]) / self._scale(key)
+            for key in BLOWUP_WATCHED
+            if key in seen and math.isfinite(seen[key])
+        }
+        return {k: r for k, r in ratios.items() if r > self.config.blowup_factor}
+
+    def _record_scales(self, seen: dict[str, float], blown: dict[str, float]) -> None:
+        """Add this observation's |values| to the running scales, except those that blew up."""
+        for key in BLOWUP_WATCHED:
+            if key in seen and key not in blown and math.isfinite(seen[key]):
+                history = self._scales.setdefault(
+                    key, deque(maxlen=self.config.median_observations)
+                )
+                history.append(abs(seen[key]))
+
+    def _divergence(self, seen: dict[str, float], blown: dict[str, float]) -> _Finding:
+        """NaN/Inf in any watched value or parameter, or a finite blow-up (``_blown``)."""
         bad = [k for k, v in seen.items() if not math.isfinite(v) and k != "Health/nonfinite"]
         flag = seen.get("Health/nonfinite", 0.0)
         if not math.isfinite(flag) or flag >= 0.5:
             bad.append("parameters")
-        evidence = f"divergence (NaN/Inf in {', '.join(bad)})"
-        return _Finding(bool(bad), float(len(bad)), evidence)
+        parts = [f"NaN/Inf in {', '.join(bad)}"] if bad else []
+        if blown:
+            worst = sorted(blown, key=blown.__getitem__, reverse=True)
+            shown = [
+                f"{key} {seen[key]:.3g} is {blown[key]:.3g}x its running scale "
+                f"{self._scale(key):.3g}"
+                for key in worst[:_BLOWUP_SHOWN]
+            ]
+            more = f" and {len(worst) - _BLOWUP_SHOWN} more" if len(worst) > _BLOWUP_SHOWN else ""
+            parts.append(f"finite blow-up: {', '.join(shown)}{more}")
+        evidence = f"divergence ({'; '.join(parts)})"
+        return _Finding(bool(parts), float(len(bad) + len(blown)), evidence)
 
     def _overpowering(self) -> _Finding:
         """D accuracy on reals and fakes near 1, or D loss near 0, over ``observations``.

@@ -99,6 +99,63 @@ def test_nonfinite_parameters_and_inf_gradients_are_divergence():
     assert "Grad/D_norm" in events[0].message and "parameters" in events[0].message
 
 
+@pytest.mark.parametrize(
+    "key", ["Loss/G", "Loss/D", "D/fake_score", "Grad/G_norm", "Health/fake_diversity"]
+)
+def test_a_finite_blow_up_is_divergence(key):
+    config = HealthConfig()
+    monitor = Monitor(config)
+    assert run(monitor, 30) == []
+    events = run(monitor, 5, lambda i, v: {**v, key: v[key] * 1e7}, start=30)
+    # once, though it stays blown up (a gradient norm is also exploding, after `patience`)
+    assert detectors(events).count("divergence") == 1
+    event = events[0]
+    assert event.step == 31 * LOG_EVERY and event.action == "rollback" and event.value == 1.0
+    assert f"finite blow-up: {key}" in event.message and "running scale" in event.message
+    assert "NaN/Inf" not in event.message and "\n" not in event.message
+
+
+def test_a_blow_up_at_the_first_observation_is_divergence():
+    # a learning rate of 1000 takes the G loss to 4e3 at the first step and to 1e7 after
+    monitor = Monitor(HealthConfig())
+    events = run(monitor, 1, lambda i, v: {**v, "Loss/G": 4349.0})
+    assert detectors(events) == ["divergence"] and "Loss/G 4.35e+03" in events[0].message
+
+
+def test_growth_within_the_blow_up_factor_of_the_running_scale_is_not_divergence():
+    # a slow climb (x1.1 per observation) keeps inside 1000x of its own running median,
+    # and a D loss at 0 jumping to 2 (a hinge loss at equilibrium) is inside 1000 x the floor
+    monitor = Monitor(dataclasses.replace(HealthConfig(), gradients="warn"))
+    climbing = lambda i, v: {**v, "Grad/D_norm": 1.1**i, "Loss/D": 0.0 if i < 50 else 2.0}  # noqa: E731
+    assert "divergence" not in detectors(run(monitor, 150, climbing))
+
+
+def test_the_blow_up_factor_is_configurable_and_validated():
+    monitor = Monitor(HealthConfig(blowup_factor=10.0))
+    assert run(monitor, 20) == []
+    assert detectors(run(monitor, 1, lambda i, v: {**v, "Loss/D": 50.0}, start=20)) == [
+        "divergence"
+    ]
+    with pytest.raises(
+        SpecError, match=r"^health\.blowup_factor: 2.0 is out of range; use a value >= 10"
+    ):
+        build(HealthConfig, {"blowup_factor": 2}, "health")
+
+
+def test_the_running_scales_survive_a_rollback_and_a_checkpoint():
+    monitor = Monitor(HealthConfig())
+    run(monitor, 30, lambda i, v: {**v, "Grad/D_norm": 50.0})
+    monitor.reset_after_rollback()
+    restored = Monitor(HealthConfig())
+    restored.load_state_dict(monitor.state_dict())
+    # 50 * 1000 is the bar; with the scales forgotten it would be the floor's 1000
+    for m in (monitor, restored):
+        assert run(m, 1, lambda i, v: {**v, "Grad/D_norm": 20_000.0}, start=30) == []
+        assert detectors(run(m, 1, lambda i, v: {**v, "Grad/D_norm": 60_000.0}, start=31)) == [
+            "divergence"
+        ]
+
+
 def test_event_fires_once_then_rearms_after_the_condition_clears():
     config = SMALL
     monitor = Monitor(config)

@@ -15,7 +15,7 @@ from stgan.training.config import load_pipeline
 from stgan.training.health import DETECTORS
 from stgan.training.health_log import read_health_log
 from stgan.training.loop import train
-from tests.conftest import tiny_pipeline
+from tests.conftest import run_cli, tiny_pipeline
 
 QUICK = {"steps": 12, "log_every": 1, "hist_every": 100, "ckpt_every": 4}
 CONSTANT_LR = {"warmup_steps": 0, "schedule": "constant"}
@@ -62,6 +62,50 @@ def test_divergence_that_persists_stops_with_a_summary(tmp_path):
     )
     with pytest.raises(TrainingStopped, match="diverged again after 1 rollbacks"):
         train(config, tmp_path / "run", device="cpu")
+
+
+def _blow_up(tmp_path, **sections):
+    """The tiny pipeline at learning rates of 1000: its losses explode, finitely, at once."""
+    optim = {"lr_g": 1000.0, "lr_d": 1000.0, **CONSTANT_LR}
+    return load_pipeline(tiny_pipeline(tmp_path, optim=optim, train=QUICK, **sections))
+
+
+@pytest.mark.slow
+def test_a_finite_blow_up_is_flagged_rolled_back_and_refused_by_generate(tmp_path, capsys):
+    """The done-when of issue [K] item 2."""
+    rolled = tmp_path / "rolled"
+    rolled.mkdir()
+    config = _blow_up(rolled, health={"lr_factor": 1e-5})  # one rollback: rates to 0.01
+    train(config, rolled / "run", device="cpu")
+    err = capsys.readouterr().err
+    logged = read_health_log(rolled / "run")
+    assert (logged[0]["detector"], logged[0]["action"]) == ("divergence", "rollback")
+    assert "finite blow-up" in logged[0]["message"] and "NaN/Inf" not in logged[0]["message"]
+    assert "rolled back to step 0" in err
+    final = load_checkpoint(rolled / "run" / "checkpoints" / "ckpt_00000012.pt")
+    assert final["health"]["rollbacks"] >= 1
+
+    # the same run with divergence only warned about goes on blown up to its last checkpoint;
+    # its evaluations of samples far outside the data's range finish, non-finite ones counted
+    warned = tmp_path / "warned"
+    warned.mkdir()
+    config = _blow_up(
+        warned, health={"divergence": "warn"}, eval={"every": 6, "samples": 8, "split": "val"}
+    )
+    evaluations = []
+    train(config, warned / "run", device="cpu", on_evaluation=lambda r, e: evaluations.append(e))
+    assert [e["detector"] for e in read_health_log(warned / "run")][:1] == ["divergence"]
+    assert [e.step for e in evaluations] == [6, 12]
+    assert all(set(e.report["nonfinite"]) == {"tas", "pr"} for e in evaluations)
+    doctor = run_cli("doctor", str(warned / "run"))
+    assert doctor.returncode == 0 and "finite blow-up" in doctor.stdout
+    out = tmp_path / "samples.nc"
+    result = run_cli(
+        "generate", str(warned / "run"), "--num", "2", "--no-progress", "--out", str(out)
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("stgan: error: ") and result.stderr.count("\n") == 1
+    assert "training diverged" in result.stderr and not out.exists()
 
 
 def test_a_constant_generator_is_flagged_as_collapse(tmp_path, monkeypatch, capsys):
