@@ -65,6 +65,15 @@ class ValuePool:
         self.reservoir.merge(other.reservoir)
 
 
+def pooled(real: ValuePool, synthetic: ValuePool, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' pooled values; ``DataError`` naming ``what`` a side lacks."""
+    values = real.reservoir.rows(), synthetic.reservoir.rows()
+    for side, rows in zip(("real", "synthetic"), values):
+        if rows.size == 0:
+            raise DataError(f"{side} data has no {what} to compare")
+    return values
+
+
 class Marginal(PairMetric[ValuePool]):
     """The marginal-distribution scores named in ``scores`` over one shared pool of values.
 
@@ -81,10 +90,7 @@ class Marginal(PairMetric[ValuePool]):
         super().__init__(ValuePool(cap, seed), ValuePool(cap, seed + 1))
 
     def compute(self) -> dict[str, Any]:
-        real, synthetic = self.real.reservoir.rows(), self.synthetic.reservoir.rows()
-        for side, values in (("real", real), ("synthetic", synthetic)):
-            if values.size == 0:
-                raise DataError(f"{side} data has no valid (non-NaN) value to compare")
+        real, synthetic = pooled(self.real, self.synthetic, "valid (non-NaN) value")
         result = {name: SCORES[name](real, synthetic) for name in self.scores}
         if self.real.reservoir.subsampled or self.synthetic.reservoir.subsampled:
             result["values_subsample"] = {"real": len(real), "synthetic": len(synthetic)}

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from stgan.errors import DataError
 from stgan.metrics.base import Array, PairMetric, as_numpy
-from stgan.metrics.distribution import MAX_VALUES, ValuePool, wasserstein1
+from stgan.metrics.distribution import MAX_VALUES, ValuePool, pooled, wasserstein1
 
 
 def increments(batch: Array) -> np.ndarray:
@@ -42,10 +41,7 @@ class Increments(PairMetric[IncrementPool]):
         super().__init__(IncrementPool(cap, seed), IncrementPool(cap, seed + 1))
 
     def compute(self) -> dict[str, Any]:
-        real, synthetic = self.real.reservoir.rows(), self.synthetic.reservoir.rows()
-        for side, values in (("real", real), ("synthetic", synthetic)):
-            if values.size == 0:
-                raise DataError(f"{side} data has no two valid steps in a row to compare")
+        real, synthetic = pooled(self.real, self.synthetic, "two valid steps in a row")
         real_std, synthetic_std = float(np.std(real)), float(np.std(synthetic))
         ratio = synthetic_std / real_std if real_std > 0 else float("nan")
         return {
