@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ from stgan.data.windows import TimeLayout, spread_evenly
 from stgan.errors import SpecError
 from stgan.metrics.registry import DEFAULT_CRITERION, MIN_SAMPLES, selection_score
 from stgan.metrics.report import evaluate_arrays
+
+if TYPE_CHECKING:
+    from stgan.training.config import PipelineConfig
 
 FIGURE_SAMPLES = 8  # the figures show a few sequences; the histograms pool their values
 
@@ -89,13 +92,32 @@ def window_starts(layout: TimeLayout, split: str, count: int) -> np.ndarray:
     return starts[spread_evenly(len(starts), count)]
 
 
-def real_windows(source: Source, layout: TimeLayout, split: str, cut: Cut) -> RealWindows:
-    """The comparison's windows of ``split``, ``(N, T, y, x)`` per variable."""
+def comparison_options(config: PipelineConfig) -> dict[str, Any]:
+    """What a pipeline's settings say about a comparison: the selection criterion, the acf
+    lags and the seed of the samples and metrics (``Comparison``'s keyword arguments)."""
+    return {
+        "criterion": config.eval.criterion,
+        "lags": config.eval.lags,
+        "seed": config.report.seed,
+    }
+
+
+def cropped(source: Source, crop: Crop) -> xr.Dataset:
+    """The source's variables on the trained grid, physical units, dask-backed."""
+    dims = source.dims
+    return source.to_dask().isel({dims.y: crop.y, dims.x: crop.x})
+
+
+def real_windows(
+    source: Source, layout: TimeLayout, split: str, cut: Cut, data: xr.Dataset | None = None
+) -> RealWindows:
+    """The comparison's windows of ``split``, ``(N, T, y, x)`` per variable; ``data``:
+    ``cropped(source, cut.crop)`` when the caller has it open already."""
     from stgan.figures import y_descends
 
     starts = window_starts(layout, split, cut.count)
     dims, context_frames = source.dims, cut.context_frames
-    ds = source.to_dask().isel({dims.y: cut.crop.y, dims.x: cut.crop.x})
+    ds = cropped(source, cut.crop) if data is None else data
     steps = xr.DataArray(starts[:, None] + np.arange(context_frames + cut.frames), dims=("w", "s"))
     windows = ds.isel({dims.time: steps}).transpose("w", "s", dims.y, dims.x).compute()
     variables = list(source.variables)
@@ -107,13 +129,6 @@ def real_windows(source: Source, layout: TimeLayout, split: str, cut: Cut) -> Re
         units={v: str(source.attrs.get(v, {}).get("units", "")) for v in variables},
         north_up=y_descends(source.coords["y"].values),
     )
-
-
-def split_dataset(source: Source, layout: TimeLayout, split: str, crop: Crop) -> xr.Dataset:
-    """A split's steps in physical units on the trained grid (dask-backed)."""
-    dims = source.dims
-    ds = source.to_dask().isel({dims.y: crop.y, dims.x: crop.x})
-    return ds.isel({dims.time: slice(*layout.splits[split])})
 
 
 class Comparison:
@@ -203,11 +218,18 @@ class Comparison:
 
 
 def split_comparison(
-    source: Source, layout: TimeLayout, split: str, cut: Cut, **options: Any
+    source: Source,
+    layout: TimeLayout,
+    split: str,
+    cut: Cut,
+    data: xr.Dataset | None = None,
+    **options: Any,
 ) -> Comparison:
-    """The comparison against ``split``, with the training split as its floor."""
-    real = real_windows(source, layout, split, cut)
-    floor = real_windows(source, layout, "train", cut)
+    """The comparison against ``split``, with the training split as its floor (``data``:
+    as for ``real_windows``; opened once here otherwise)."""
+    data = cropped(source, cut.crop) if data is None else data
+    real = real_windows(source, layout, split, cut, data)
+    floor = real_windows(source, layout, "train", cut, data)
     return Comparison(real, floor, **options)
 
 

@@ -163,24 +163,21 @@ def _baseline_entry(report: dict[str, Any]) -> dict[str, Any]:
 def report_comparison(config: PipelineConfig, trained, device: torch.device):
     """The comparison of ``report.split`` on the trained grid; the train split (for the
     AR(1) fit) and the name of its time dim."""
-    from stgan.comparison import Crop, Cut, split_comparison, split_dataset
+    from stgan.comparison import Crop, Cut, comparison_options, cropped, split_comparison
     from stgan.data.io import open_source
     from stgan.data.windows import build_layout
 
     source = open_source(config.spec)
     layout = build_layout(source.time, config.spec.split, config.spec.window)
-    crop = Crop.of_grid(trained.grid)
-    comparison = split_comparison(
-        source,
-        layout,
-        config.report.split,
-        Cut(config.report.samples, trained.frames, config.context_frames, crop),
-        criterion=config.eval.criterion,
-        lags=config.eval.lags,
-        seed=config.report.seed,
-        device=device,
+    cut = Cut(
+        config.report.samples, trained.frames, config.context_frames, Crop.of_grid(trained.grid)
     )
-    return comparison, split_dataset(source, layout, "train", crop), source.dims.time
+    data = cropped(source, cut.crop)  # opened once for the windows, the floor and the AR(1) fit
+    comparison = split_comparison(
+        source, layout, config.report.split, cut, data, **comparison_options(config), device=device
+    )
+    time = source.dims.time
+    return comparison, data.isel({time: slice(*layout.splits["train"])}), time
 
 
 def baselines(config: PipelineConfig, trained, comparison, train_ds: xr.Dataset, time: str):

@@ -8,7 +8,7 @@ and seed, so the report equals the one ``stgan run`` wrote for the same syntheti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from stgan.comparison import Comparison, Crop, Cut, split_comparison
+from stgan.comparison import Comparison, Crop, Cut, comparison_options, split_comparison
 from stgan.data.io import Dims
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError
-from stgan.metrics.registry import DEFAULT_CRITERION
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,7 @@ class RealSide:
     spec: DataSpec
     split: str
     context_frames: int = 0
-    criterion: tuple[str, ...] = DEFAULT_CRITERION
-    lags: int | None = None
-    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # a pipeline's comparison_options
 
 
 def read_real_side(path: Path, split: str | None) -> RealSide:
@@ -45,12 +42,7 @@ def read_real_side(path: Path, split: str | None) -> RealSide:
         return RealSide(load_spec(path), split or "test")
     config = load_pipeline(path)
     return RealSide(
-        config.spec,
-        split or config.report.split,
-        config.context_frames,
-        config.eval.criterion,
-        config.eval.lags,
-        config.report.seed,
+        config.spec, split or config.report.split, config.context_frames, comparison_options(config)
     )
 
 
@@ -65,7 +57,7 @@ def evaluate_split(
     """The report (with floor and score) and, if asked, its figures."""
     side = read_real_side(real_path, split)
     if lags is not None:
-        side = replace(side, lags=lags)
+        side = replace(side, options={**side.options, "lags": lags})
     synthetic_ds = _open_synthetic(synthetic_path)
     try:
         comparison, dims = _comparison(side, synthetic_ds, device)
@@ -92,9 +84,7 @@ def _comparison(side: RealSide, synthetic: xr.Dataset, device) -> tuple[Comparis
         layout,
         side.split,
         Cut(synthetic.sizes["sample"], frames, side.context_frames, _crop(source, synthetic)),
-        criterion=side.criterion,
-        lags=side.lags,
-        seed=side.seed,
+        **side.options,
         device=device,
     )
     return comparison, dims

@@ -16,7 +16,14 @@ from typing import Any
 
 import torch
 
-from stgan.comparison import Comparison, Crop, Cut, as_variables, split_comparison
+from stgan.comparison import (
+    Comparison,
+    Crop,
+    Cut,
+    as_variables,
+    comparison_options,
+    split_comparison,
+)
 from stgan.data.cf import describe_grid
 from stgan.data.prepared import PreparedData
 from stgan.data.transforms import Transforms
@@ -101,10 +108,7 @@ def comparison_for_training(
         data.layout,
         config.eval.split,
         Cut(config.eval.samples, config.output_frames, config.context_frames, Crop.of_grid(grid)),
-        criterion=config.eval.criterion,
-        lags=config.eval.lags,
-        seed=config.report.seed,
-        device=None,
+        **comparison_options(config),
     )
 
 
