@@ -25,6 +25,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from stgan.config import build
 from stgan.errors import CheckpointError, DataError, SpecError, reason
 from stgan.health_names import DETECTORS
+from stgan.metrics.tensorboard import SCORE_SCALAR
 from stgan.training.checkpoint import list_checkpoints, load_checkpoint
 from stgan.training.health import WATCHED, Event, HealthConfig, Monitor, rank_correlation
 from stgan.training.health_log import read_health_log
@@ -154,8 +155,8 @@ def replay(
         if any(tag in WATCHED for tag in values):
             events += monitor.observe(step, values)
             last = step
-        if "Metrics/score" in values:
-            events += monitor.observe_evaluation(step, values, values["Metrics/score"])
+        if SCORE_SCALAR in values:
+            events += monitor.observe_evaluation(step, values, values[SCORE_SCALAR])
             last = step
     if last is None:
         return [], {}
@@ -256,7 +257,7 @@ def advice(report: dict[str, Any]) -> list[str]:
         step = report["health_now"][detector]["step"]
         lines.append(f"{detector} active at step {step} (replayed): {message}")
     trends = {t["tag"]: t["trend"] for t in report["trends"]}
-    if trends.get("Metrics/score") == "falling":
+    if trends.get(SCORE_SCALAR) == "falling":
         lines.append(
             "Metrics/score still falling (improving) at the end: more train.steps may help"
         )

@@ -12,6 +12,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from stgan.health_names import DETECTORS
 from stgan.metrics.registry import SHOWN
+from stgan.metrics.tensorboard import SCORE_SCALAR
 
 
 class RunLogger:
@@ -57,7 +58,7 @@ class RunLogger:
                 "Learning rates": ["Multiline", ["LR/G", "LR/D"]],
                 "Diversity": ["Multiline", ["Health/real_diversity", "Health/fake_diversity"]],
             },
-            "Selection": {"score (best.pt minimizes; 1 = floor)": ["Multiline", ["Metrics/score"]]},
+            "Selection": {"score (best.pt minimizes; 1 = floor)": ["Multiline", [SCORE_SCALAR]]},
             "Health (1 = firing)": {d: ["Multiline", [f"Health/{d}"]] for d in DETECTORS},
         }
         for v in variables:  # one scale for model and floor: the metric over its floor

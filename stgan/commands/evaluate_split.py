@@ -91,11 +91,9 @@ def _comparison(side: RealSide, synthetic: xr.Dataset, device) -> tuple[Comparis
 
 
 def _open_synthetic(path: Path) -> xr.Dataset:
-    from stgan.data.io import open_file
+    from stgan.commands.evaluate import open_lazy
 
-    if not path.is_file():
-        raise DataError(f"--synthetic {path}: file not found; check the path")
-    ds = open_file(path)
+    ds = open_lazy(path, "--synthetic")
     if "sample" not in ds.dims:
         ds.close()
         raise DataError(

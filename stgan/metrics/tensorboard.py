@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from torch.utils.tensorboard import SummaryWriter
 
+METRICS_PREFIX = "Metrics"
 FLOOR_PREFIX = "Floor"
+SCORE_SCALAR = f"{METRICS_PREFIX}/{SCORE_TAG}"  # the selection score of an evaluation
 RELATIVE_PREFIX = "Relative"  # metric / floor: 1 is the real-data level
 
 
-def report_scalars(report: Mapping[str, Any], prefix: str = "Metrics") -> dict[str, float]:
+def report_scalars(report: Mapping[str, Any], prefix: str = METRICS_PREFIX) -> dict[str, float]:
     """The report's headline numbers as flat TensorBoard tags.
 
     ``<prefix>/<var>/<metric>`` for each metric of the registry (``acf_error``,

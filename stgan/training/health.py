@@ -475,7 +475,7 @@ class Monitor:
             for k, pairs in state["history"].items()
         }
         self._streaks = {k: int(v) for k, v in state["streaks"].items()}
-        self._scales = {  # absent from checkpoints of stgan 0.5
+        self._scales = {  # absent from checkpoints written before the blow-up check
             k: deque((float(v) for v in values), maxlen=self.config.median_observations)
             for k, values in state.get("scales", {}).items()
         }

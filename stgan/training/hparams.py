@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stgan.metrics.registry import COLLAPSE_WATCH, SCORE_TAG
+from stgan.metrics.registry import COLLAPSE_WATCH
+from stgan.metrics.tensorboard import SCORE_SCALAR
 from stgan.training.config import PipelineConfig
 
 
@@ -29,7 +30,7 @@ def hparam_metrics(config: PipelineConfig, extra: Mapping[str, object] | None = 
     """The metric tags the dashboard shows beside each run's settings."""
     names = []
     if config.eval_steps:
-        names.append(f"Metrics/{SCORE_TAG}")
+        names.append(SCORE_SCALAR)
         for v in config.spec.variable_names:
             names += [f"Metrics/{v}/{m}" for m in (*config.eval.criterion, *COLLAPSE_WATCH)]
     if extra and "sweep.trial" in extra:

@@ -112,7 +112,6 @@ def training_state(run: Run) -> dict:
     return {
         "version": __version__,
         "step": run.step,
-        "d_steps": run.d_steps,
         "G": run.g.module.state_dict(),
         "D": run.d.module.state_dict(),
         "EMA": run.ema.model.state_dict(),
