@@ -5,8 +5,9 @@
   frames plus a temporal 3D D on the 2x avg-pooled sequence, scores summed.
 
 In conditional mode pass ``context`` (B, T_in, C, H, W): it is concatenated before the
-sequence along time, so D judges whether the future continues the context. Strided
-convs pad, so any grid size and any number of frames works.
+sequence along time, so D judges whether the future continues the context. Each trunk
+reflect-pads the grid to its factor ``2**num_stages``, so any grid size and any number
+of frames works.
 """
 
 from __future__ import annotations
@@ -42,8 +43,15 @@ class ConvTrunk(nn.Module):
         )
         self.features = nn.Sequential(*blocks)
         self.head = layers.linear(chans[-1], 1, sn=sn)
+        self.factor = 2**cfg.num_stages
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a grid not divisible by the stride-2 stages' factor is reflect-padded to it, so
+        # no stage pads one edge with zeros (an edge D could tell real from fake by)
+        h, w = x.shape[-2:]
+        x = layers.pad_grid(
+            x, layers.padded_size(h, self.factor), layers.padded_size(w, self.factor)
+        )
         x = self.features(x).flatten(2).mean(dim=2)  # (N, C_last)
         return self.head(x).squeeze(1)  # (N,)
 

@@ -7,7 +7,9 @@
 
 In conditional mode (nowcasting) a conv encoder turns the context frames
 (B, T_in, C, H, W) into the initial recurrent state (or an extra input volume).
-Shapes below: f = 2**up_stages, (h, w) = (H/f, W/f), C0 = base_channels.
+Shapes below: f = 2**up_stages, (h, w) = (H'/f, W'/f), C0 = base_channels, where
+(H', W') is the grid rounded up to multiples of f: a grid that does not divide is
+generated padded and cropped back (``Generator.padded_hw``), so any grid works.
 """
 
 from __future__ import annotations
@@ -77,10 +79,12 @@ class Generator(nn.Module):
     def __init__(self, cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int):
         super().__init__()
         factor = 2**cfg.up_stages
-        layers.check_grid(height, width, factor, "generator")
         self.cfg, self.channels, self.frames = cfg, channels, frames
         self.height, self.width = height, width
-        self.low_hw = (height // factor, width // factor)
+        # A grid that does not divide by the factor is made on the next larger one that
+        # does (pad_grid's rim) and cropped back to the data's grid (crop_grid)
+        self.padded_hw = (layers.padded_size(height, factor), layers.padded_size(width, factor))
+        self.low_hw = (self.padded_hw[0] // factor, self.padded_hw[1] // factor)
         self.out_act = nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()
         # Per-channel strength of the per-step noise, learned from zero (as StyleGAN's
         # noise inputs): G starts from z alone, smooth in time, and adds frame-to-frame
@@ -133,6 +137,14 @@ class Generator(nn.Module):
         then a value G can produce exactly and often, as the data's dry or empty cells are."""
         lower = torch.where(self.has_lower, self.lower, -math.inf).to(x.dtype)
         return torch.maximum(x, lower.view(1, 1, -1, 1, 1))
+
+    def to_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., H', W') made on the padded grid -> (..., H, W), the data's grid."""
+        return layers.crop_grid(x, self.height, self.width)
+
+    def encode_context(self, encoder: nn.Module, context: torch.Tensor) -> torch.Tensor:
+        """Context (B, T_in, C, H, W) padded to the model's grid, through ``encoder``."""
+        return encoder(layers.pad_grid(context, *self.padded_hw))
 
     def scale_noise(self, noise: torch.Tensor) -> torch.Tensor:
         """Noise (B, steps, noise_channels, h, w) times the learned per-channel strength."""
@@ -193,7 +205,7 @@ class RecurrentGenerator(Generator):
         if self.encoder is None:
             h = torch.tanh(self.state_proj(z)).view(len(z), -1, *self.low_hw)
         else:
-            h = self.encoder(context)
+            h = self.encode_context(self.encoder, context)
         hs = h.chunk(len(self.cells), dim=1)  # each (B, C0, h, w)
         return [cell.initial_state(h) for cell, h in zip(self.cells, hs, strict=True)]
 
@@ -229,7 +241,7 @@ class RecurrentGenerator(Generator):
                 x, states[i] = cell(x, states[i])
             outputs.append(x)
         x = torch.stack(outputs, dim=1).flatten(0, 1)  # (B*T, C0, h, w)
-        x = self.decoder(x)  # (B*T, C, H, W)
+        x = self.to_grid(self.decoder(x))  # (B*T, C, H, W)
         return self.bounded(self.out_act(x.view(b, t, *x.shape[1:])))  # (B, T, C, H, W)
 
 
@@ -272,7 +284,7 @@ class Conv3dGenerator(Generator):
         parts = [self.z_proj(z).view(b, -1, self.low_t, *self.low_hw)]  # (B, C0, t, h, w)
         parts.append(self.scale_noise(noise).transpose(1, 2))  # (B, nc, t, h, w)
         if self.encoder is not None:
-            encoded = self.encoder(context)  # (B, C0*t, h, w)
+            encoded = self.encode_context(self.encoder, context)  # (B, C0*t, h, w)
             parts.append(encoded.view(b, -1, self.low_t, *self.low_hw))  # (B, C0, t, h, w)
-        x = self.net(torch.cat(parts, dim=1))  # (B, C, T, H, W)
+        x = self.to_grid(self.net(torch.cat(parts, dim=1)))  # (B, C, T, H, W)
         return self.bounded(self.out_act(x.transpose(1, 2)))  # (B, T, C, H, W)

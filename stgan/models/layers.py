@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -85,19 +86,35 @@ def stage_channels(base: int, stage: int) -> int:
     return max(base // 2**stage, min(base, 8))
 
 
-def check_grid(height: int, width: int, factor: int, who: str) -> None:
-    """Raise if the grid does not divide by ``who``'s spatial downsampling ``factor``."""
-    if height < factor or width < factor:
-        raise StganError(
-            f"grid {height}x{width} is smaller than {factor} (the {who}'s downsampling factor); "
-            "use a smaller coarsen, a wider crop or patch, or a model with fewer stages"
-        )
-    if height % factor or width % factor:
-        crop = f"{height // factor * factor}x{width // factor * factor}"
-        raise StganError(
-            f"grid {height}x{width} is not divisible by {factor} (the {who}'s downsampling "
-            f"factor); crop it to {crop} or pick a patch size divisible by {factor}"
-        )
+def padded_size(size: int, factor: int) -> int:
+    """``size`` rounded up to a multiple of ``factor``: the grid a model works on."""
+    return -(-size // factor) * factor
+
+
+def pad_grid(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., H, W) -> (..., height, width), padded about equally on both sides.
+
+    Reflect padding, so the padded rim continues the field's texture instead of a
+    constant edge a discriminator could learn to spot; replicate on an axis where the
+    pad is not smaller than the grid (reflect needs a mirror image to copy).
+    :func:`crop_grid` undoes it exactly.
+    """
+    *lead, h, w = x.shape
+    if (h, w) == (height, width):
+        return x
+    flat = x.reshape(-1, 1, h, w)  # (N, 1, H, W): F.pad's reflect wants 3-4D here
+    top, left = (height - h) // 2, (width - w) // 2
+    for pad, size in (((0, 0, top, height - h - top), h), ((left, width - w - left, 0, 0), w)):
+        if any(pad):
+            mode = "reflect" if max(pad) < size else "replicate"
+            flat = F.pad(flat, pad, mode=mode)
+    return flat.reshape(*lead, height, width)
+
+
+def crop_grid(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., H', W') -> (..., height, width): the interior :func:`pad_grid` padded around."""
+    top, left = (x.shape[-2] - height) // 2, (x.shape[-1] - width) // 2
+    return x[..., top : top + height, left : left + width]
 
 
 def check_frames(frames: int, factor: int, who: str) -> None:

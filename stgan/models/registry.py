@@ -42,8 +42,9 @@ def build_generator(
 ) -> Generator:
     """Generator for (B, frames, channels, height, width) sequences.
 
-    Raises ``StganError`` for an unknown ``cfg.name`` or a grid (or, for conv3d, a
-    frame count) not divisible by the model's downsampling factor.
+    Any grid works: one that does not divide by the model's factor ``2**up_stages`` is
+    generated padded and cropped back. Raises ``StganError`` for an unknown ``cfg.name``
+    or, for conv3d, a frame count not divisible by its temporal factor.
     """
     return _lookup(GENERATORS, cfg.name, "generator")(cfg, channels, height, width, frames)
 
@@ -53,8 +54,9 @@ def build_discriminator(
 ) -> nn.Module:
     """Discriminator scoring (B, frames, channels, height, width) sequences as (B,).
 
-    Any grid works (strided convs pad), so ``height`` and ``width`` are not checked; ``frames`` (generated frames, without the
-    context) must be at least ``cfg.num_frames`` for ``dual``.
+    Any grid works (each trunk reflect-pads it to its factor), so ``height`` and ``width``
+    are not checked; ``frames`` (generated frames, without the context) must be at least
+    ``cfg.num_frames`` for ``dual``.
     """
     build = _lookup(DISCRIMINATORS, cfg.name, "discriminator")
     if cfg.name == "dual" and cfg.num_frames > frames:

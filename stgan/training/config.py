@@ -266,16 +266,6 @@ def _check_dual_frames(config: PipelineConfig) -> None:
         )
 
 
-def _check_patch(config: PipelineConfig) -> None:
-    patch, stages = config.data.patch, config.model.generator.up_stages
-    if patch is not None and patch % 2**stages:
-        fit = max(patch // 2**stages, 1) * 2**stages
-        raise SpecError(
-            f"data.patch: {patch} is not divisible by {2**stages} (the generator's "
-            f"downsampling factor, model.generator.up_stages {stages}); use e.g. {fit}"
-        )
-
-
 def _check_eval_schedule(config: PipelineConfig) -> None:
     every, steps = config.eval.every, config.train.steps
     if every > steps:
@@ -315,7 +305,6 @@ CROSS_SECTION_RULES = (
     _check_output_frames,
     _check_temporal_factor,
     _check_dual_frames,
-    _check_patch,
     _check_eval_schedule,
     _check_eval_lags,
     _check_splits,

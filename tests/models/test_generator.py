@@ -79,9 +79,9 @@ def test_context_must_match_the_mode(make_g, context):
         conditional(*conditional.latents(2), context[:, :1])
 
 
-def test_grid_not_divisible_by_the_downsampling_factor():
-    with pytest.raises(StganError, match=r"grid 33x49 is not divisible by 4 .* crop it to 32x48"):
-        build_generator(GeneratorConfig(up_stages=2), channels=1, height=33, width=49, frames=4)
+def test_a_grid_not_divisible_by_the_downsampling_factor_is_generated_padded():
+    g = build_generator(GeneratorConfig(up_stages=2), channels=1, height=33, width=49, frames=4)
+    assert g.padded_hw == (36, 52) and g(*g.latents(1)).shape == (1, 4, 1, 33, 49)
 
 
 def test_frames_not_divisible_by_the_conv3d_temporal_factor():

@@ -68,13 +68,7 @@ def test_stage_channels_halve_down_to_eight():
     assert layers.stage_channels(4, 2) == 4
 
 
-def test_grid_check_names_grid_factor_and_fix():
-    layers.check_grid(32, 48, 4, "generator")
-    with pytest.raises(
-        StganError,
-        match=r"grid 33x49 is not divisible by 4 \(the generator's downsampling factor\); crop it to 32x48",
-    ):
-        layers.check_grid(33, 49, 4, "generator")
+def test_frame_check_names_frames_factor_and_fix():
     with pytest.raises(StganError, match="6 frames are not divisible by 4.*e.g. 4"):
         layers.check_frames(6, 4, "generator")
 

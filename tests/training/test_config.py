@@ -102,11 +102,6 @@ CONDITIONAL = {"model__generator__conditional": True}
             "(data.window.length 8); use num_frames <= 8",
         ),
         (
-            {"data__patch": 6},
-            "data.patch: 6 is not divisible by 4 (the generator's downsampling factor, "
-            "model.generator.up_stages 2); use e.g. 4",
-        ),
-        (
             {"eval__every": 101},
             "eval.every: 101 is more than train.steps 100, so no evaluation would run; "
             "use eval.every <= 100, or 0 to turn evaluation off",
