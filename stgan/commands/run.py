@@ -16,8 +16,14 @@ def add_parser(subparsers) -> None:
         "them with the real test split (with the floor and simple baselines) and report. "
         "Finished stages are skipped; a killed run resumes where it stopped.",
     )
-    parser.add_argument("config", help="pipeline YAML (see pipelines/)")
-    parser.add_argument("--logdir", type=Path, help="run directory (default: runs/<pipeline name>)")
+    parser.add_argument(
+        "config", help="pipeline YAML (see pipelines/), or a data spec to derive one from"
+    )
+    parser.add_argument(
+        "--logdir",
+        type=Path,
+        help="run directory (default: runs/<pipeline name>, or runs/<spec name> for a spec)",
+    )
     options.add_device(parser)
     parser.add_argument(
         "--force", action="store_true", help="delete earlier outputs in --logdir and run all stages"
@@ -30,14 +36,23 @@ def add_parser(subparsers) -> None:
         parser,
         "override a config value, e.g. --set train.steps=100 (repeatable)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the pipeline (for a data spec: the derived one, to save and edit) and exit",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from stgan.pipeline import run_pipeline
+    from stgan.recipe import dry_run_yaml
     from stgan.training.config import load_pipeline
 
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
+    if args.dry_run:
+        print(dry_run_yaml(args.config, config, tuple(args.overrides), args.profile), end="")
+        return 0
     logdir = args.logdir or Path("runs") / config.name
     run_pipeline(config, logdir, device=args.device, force=args.force, figures=args.figures)
     return 0

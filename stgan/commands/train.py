@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-
-import yaml
 
 from stgan.commands import options
 
@@ -19,7 +16,9 @@ def add_parser(subparsers) -> None:
         "transforms, checkpoints and TensorBoard events into --logdir. Under torchrun, "
         "each process trains on its share of the data (DDP).",
     )
-    parser.add_argument("config", help="pipeline YAML (see pipelines/)")
+    parser.add_argument(
+        "config", help="pipeline YAML (see pipelines/), or a data spec to derive one from"
+    )
     parser.add_argument("--logdir", required=True, type=Path, help="run directory")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest valid checkpoint"
@@ -35,17 +34,22 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--profile", help="apply a named profile of the pipeline (e.g. gpu) before --set"
     )
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved config (for a data spec: the derived pipeline) and exit",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from stgan.errors import StganError
-    from stgan.training.config import load_pipeline, resolved_dict
+    from stgan.recipe import dry_run_yaml
+    from stgan.training.config import load_pipeline
 
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     if args.dry_run:
-        yaml.safe_dump(resolved_dict(config), sys.stdout, sort_keys=False)
+        print(dry_run_yaml(args.config, config, tuple(args.overrides), args.profile), end="")
         return 0
     if args.max_steps is not None and args.max_steps < 1:
         raise StganError(f"--max-steps: {args.max_steps} must be >= 1")

@@ -1,7 +1,8 @@
 """The pipeline config: data spec + model + loss + optim + train + eval, frozen and typed.
 
 A pipeline YAML (see ``pipelines/``) names its data spec by path (relative to the
-pipeline file) or inline; ``--set key=value`` overrides apply before validation,
+pipeline file) or inline; a data spec given in place of a pipeline gets one derived
+from it (:mod:`stgan.recipe`). ``--set key=value`` overrides apply before validation,
 so a typo there is caught like a typo in the file.
 
 Each section checks its own keys as it is built; :func:`resolve` then checks, once,
@@ -25,6 +26,7 @@ from stgan.data.spec import DataSpec, load_spec, spec_from_dict
 from stgan.errors import SpecError
 from stgan.metrics.registry import DEFAULT_CRITERION, MIN_SAMPLES, check_criterion
 from stgan.models.config import DiscriminatorConfig, GeneratorConfig
+from stgan.recipe import apply_to_derived, default_pipeline, is_data_spec
 from stgan.training.health import HealthConfig
 
 
@@ -338,14 +340,37 @@ def load_pipeline(
 ) -> PipelineConfig:
     """Read a pipeline YAML, apply a profile and ``key=value`` overrides, validate, load its spec.
 
+    ``path`` may also be a data spec: the pipeline is then derived from it
+    (:mod:`stgan.recipe`), and profiles and overrides apply to that.
+
     ``resolved=False`` skips the cross-section rules (:func:`resolve`): the values as
     written, for a caller that will change some before it resolves them.
+    """
+    path = Path(path)
+    raw = pipeline_mapping(path, overrides, profile)
+    try:
+        return pipeline_from_dict(raw, base_dir=path.resolve().parent, resolved=resolved)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def pipeline_mapping(
+    path: str | Path,
+    overrides: tuple[str, ...] = (),
+    profile: str | None = None,
+    keep_profiles: bool = False,
+) -> dict:
+    """The pipeline at ``path`` as a mapping (derived by :func:`stgan.recipe.default_pipeline`
+    when ``path`` is a data spec), with a profile and ``key=value`` overrides applied.
 
     A pipeline may hold ``profiles: {NAME: {dotted.key: value, ...}}``, e.g. a ``gpu``
     profile with more steps and larger batches; ``profile`` applies one before ``overrides``.
+    ``keep_profiles`` keeps the table in the mapping when no profile was applied.
     """
     path = Path(path)
     raw = load_yaml(path)
+    derived = default_pipeline(path) if is_data_spec(raw) else None
+    raw = dict(derived or raw)
     profiles = raw.pop("profiles", None) or {}
     if profile is not None:
         if profile not in profiles:
@@ -354,10 +379,11 @@ def load_pipeline(
         for key, value in profiles[profile].items():
             raw = set_dotted(raw, str(key), value)
     raw = apply_overrides(raw, overrides)
-    try:
-        return pipeline_from_dict(raw, base_dir=path.resolve().parent, resolved=resolved)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    if derived is not None:
+        raw = apply_to_derived(derived, raw, evaluate=derived["eval"]["every"] > 0)
+    if keep_profiles and profile is None and profiles:
+        raw["profiles"] = profiles
+    return raw
 
 
 def pipeline_from_dict(
