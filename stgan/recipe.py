@@ -111,67 +111,92 @@ def default_pipeline(spec_path: str | Path) -> dict:
     return derive(data_facts(spec_path), Path(spec_path).name)
 
 
+# The demo's recipe (pipelines/demo.yaml): the same for every data set
+LOSS = {"name": "bce", "label_smoothing": 0.1, "instance_noise": 0.2}
+OPTIM = {
+    "lr_g": 2.0e-4,
+    "lr_d": 2.0e-4,
+    "betas_g": [0.0, 0.9],
+    "betas_d": [0.0, 0.9],
+    "n_critic": 1,
+    "warmup_steps": 50,
+    "ema_decay": 0.99,
+}
+
+
 def derive(facts: DataFacts, spec_ref: str) -> dict:
     """The pipeline mapping for data described by ``facts``, naming the spec ``spec_ref``."""
-    extra_coarsen, patch = shrink(facts.height, facts.width)
-    height, width = working_grid(facts.height, facts.width, extra_coarsen, patch)
-    channels = len(facts.variables)
-    up = up_stages(height, width)
-    base = generator_width(channels)
-    depth = recurrent_layers(facts.frames)
+    coarsen, patch = shrink(facts.height, facts.width)
+    height, width = working_grid(facts.height, facts.width, coarsen, patch)
+    model = model_section(height, width, len(facts.variables), facts.frames)
+    generator = model["generator"]
     batch = batch_size(height, width, facts.windows["train"])
-    steps = train_steps(step_seconds(batch, facts.frames, height, width, up, base, depth))
-    evaluate = evaluation_samples(facts.windows)
-    data: dict[str, Any] = {"spec": spec_ref}
-    if extra_coarsen > 1:
-        data["coarsen"] = facts.coarsen * extra_coarsen
-    if patch is not None:
-        data["patch"] = patch
-    if memory_cache(facts, height, width):
-        data["cache"] = "memory"
+    cost = step_seconds(
+        batch,
+        facts.frames,
+        height,
+        width,
+        generator["up_stages"],
+        generator["base_channels"],
+        generator["num_layers"],
+    )
+    steps, evaluate = train_steps(cost), evaluation_samples(facts.windows)
     raw = {
         "name": facts.name,
-        "data": data,
-        "model": {
-            "generator": {
-                "name": "convgru",
-                "latent_dim": 32,
-                "noise_channels": 4,
-                "time_features": 2,
-                "base_channels": base,
-                "num_layers": depth,
-                "up_stages": up,
-                "temporal_up_stages": 0,  # conv3d only; at most up_stages
-            },
-            "discriminator": {
-                "name": "dual",
-                "base_channels": 16,
-                "num_stages": discriminator_stages(height, width),
-                "num_frames": min(4, facts.frames),
-                "spectral_norm": True,
-            },
-        },
-        "loss": {"name": "bce", "label_smoothing": 0.1, "instance_noise": 0.2},
-        "optim": {
-            "lr_g": 2.0e-4,
-            "lr_d": 2.0e-4,
-            "betas_g": [0.0, 0.9],
-            "betas_d": [0.0, 0.9],
-            "n_critic": 1,
-            "warmup_steps": 50,
-            "ema_decay": 0.99,
-        },
+        "data": data_section(facts, spec_ref, coarsen, patch),
+        "model": model,
+        "loss": dict(LOSS),
+        "optim": dict(OPTIM),
         "train": {"steps": steps, "batch_size": batch, "seed": 0, "log_every": 10},
         "eval": {"every": 0, "samples": evaluate or EVAL_SAMPLES},
         "report": report_section(facts.windows),
     }
     for key, value in schedule(steps, bool(evaluate)).items():
         raw = _set(raw, key, value)
-    gpu_batch = min(batch * GPU_SCALE_BATCH, facts.windows["train"])
     gpu_steps = steps * GPU_SCALE_STEPS
-    gpu = {"train.steps": gpu_steps, "train.batch_size": gpu_batch}
+    gpu = {
+        "train.steps": gpu_steps,
+        "train.batch_size": min(batch * GPU_SCALE_BATCH, facts.windows["train"]),
+    }
     raw["profiles"] = {"gpu": {**gpu, **schedule(gpu_steps, bool(evaluate))}}
     return raw
+
+
+def data_section(facts: DataFacts, spec_ref: str, coarsen: int, patch: int | None) -> dict:
+    """The spec, with :func:`shrink`'s extra coarsen (on top of the spec's own) and patch,
+    and the memory cache when the data fit (:func:`memory_cache`)."""
+    data: dict[str, Any] = {"spec": spec_ref}
+    if coarsen > 1:
+        data["coarsen"] = facts.coarsen * coarsen
+    if patch is not None:
+        data["patch"] = patch
+    if memory_cache(facts, *working_grid(facts.height, facts.width, coarsen, patch)):
+        data["cache"] = "memory"
+    return data
+
+
+def model_section(height: int, width: int, channels: int, frames: int) -> dict:
+    """The demo's ConvGRU G and dual D (spectral norm), sized to the working grid, the
+    variables and the window by the rules below."""
+    return {
+        "generator": {
+            "name": "convgru",
+            "latent_dim": 32,
+            "noise_channels": 4,
+            "time_features": 2,
+            "base_channels": generator_width(channels),
+            "num_layers": recurrent_layers(frames),
+            "up_stages": up_stages(height, width),
+            "temporal_up_stages": 0,  # conv3d only; at most up_stages
+        },
+        "discriminator": {
+            "name": "dual",
+            "base_channels": 16,
+            "num_stages": discriminator_stages(height, width),
+            "num_frames": min(4, frames),  # the spatial D's frames: the demo's 4
+            "spectral_norm": True,
+        },
+    }
 
 
 def shrink(height: int, width: int) -> tuple[int, int | None]:
@@ -240,13 +265,13 @@ def batch_size(height: int, width: int, train_windows: int) -> int:
 
 
 def step_seconds(
-    batch: int, frames: int, height: int, width: int, up: int, base: int = 32, cells: int = 1
+    batch: int, frames: int, height: int, width: int, up: int, base: int = 32, depth: int = 1
 ) -> float:
     """Estimated CPU seconds of one training step on one thread (the constants above) for
-    a ``base``-channel generator with ``cells`` recurrent layers and ``up`` stages."""
+    a ``base``-channel generator with ``depth`` recurrent layers and ``up`` stages."""
     low = -(-height // 2**up) * -(-width // 2**up)  # the recurrence's grid
     padded = low * 4**up
-    state = STEP_COST_STATE * batch * frames * low * cells * (base / 32) ** 2
+    state = STEP_COST_STATE * batch * frames * low * depth * (base / 32) ** 2
     return STEP_COST_FRAME * frames + STEP_COST_CELL * batch * frames * padded + state
 
 
