@@ -127,6 +127,15 @@ def test_worst_seed_decides_and_the_miss_is_shown() -> None:
     assert row["stats"]["GAN"]["acf_error"]["mean"] == pytest.approx(0.035)
     assert row["stats"]["GAN"]["acf_error"]["spread"] == pytest.approx(0.0212, abs=1e-4)
     assert quality.goal_text(row) == "acf_error +0.02; lsd_db +0.3; c2st +0.03"
+    assert row["floor_misses"] == []
+
+
+def test_an_absolute_goal_the_floor_misses_too_says_so() -> None:
+    floor = _entry(acf=0.01, lsd=0.5, w1=0.02, ks=0.01, c2st=0.47, coverage=0.9)
+    gan = _entry(acf=0.02, lsd=1.0, ks=0.03, c2st=0.49)
+    row = quality.aggregate([quality.values_of(_report(gan, floor=floor), "tas")])
+    assert row["floor_misses"] == ["c2st"]
+    assert quality.goal_text(row) == "c2st +0.04 (the floor too)"
 
 
 def test_gan_must_beat_the_untrained_generator_in_each_direction() -> None:

@@ -268,7 +268,7 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "ar1_smooth",
-            partial(make_ar1, phi=0.95, slope=-4.0, shape=(1460, 16, 24), freq="6h"),
+            partial(make_ar1, phi=0.95, slope=-4.0, shape=(2920, 16, 24), freq="6h"),
         ),
         Family("advected", make_advected),
         Family("cycles", make_cycles),
