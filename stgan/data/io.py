@@ -46,13 +46,9 @@ def resolve_files(spec: DataSpec) -> list[Path]:
 
 
 def _builtin(name: str) -> Path:
-    if name != "synthetic":
-        raise SpecError(
-            f"files: unknown built-in data set 'builtin:{name}'; known: builtin:synthetic"
-        )
-    from stgan.data.synthetic import ensure_synthetic
+    from stgan.data.families import ensure_builtin  # the one registry of built-in data sets
 
-    return ensure_synthetic()
+    return ensure_builtin(name)
 
 
 def open_file(path: Path, chunks: dict | None = None) -> xr.Dataset:
