@@ -44,7 +44,7 @@ class Evaluation:
 
 
 class Evaluator:
-    """Scores the EMA generator; keeps the best score."""
+    """Scores the EMA generator; keeps the best score and the step it came from."""
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class Evaluator:
         self.variables = list(data.spec.variable_names)
         self.comparison = comparison_for_training(config, data, device, grid)
         self.best = math.inf
+        self.best_step = -1  # the step of ``best`` (the one best.pt holds); -1 before any
 
     def __call__(self, g: torch.nn.Module, step: int, figures: bool = True) -> Evaluation:
         synthetic = self.sample(g)
@@ -66,7 +67,7 @@ class Evaluator:
         score = float(report["score"])
         evaluation = Evaluation(step, score, scalars, report, is_best=score < self.best)
         if evaluation.is_best:
-            self.best = score
+            self.best, self.best_step = score, step
         if figures and self.config.eval.figures:
             evaluation.figures = self.comparison.figures(report, synthetic)
         return evaluation
@@ -89,10 +90,13 @@ class Evaluator:
         return as_variables(values, self.variables)
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        """What the next evaluation compares against, as plain numbers (for checkpoints)."""
+        return {"best": self.best, "best_step": self.best_step}
 
     def load_state_dict(self, state: Mapping) -> None:
+        """Restore :meth:`state_dict` (``best_step`` is absent from stgan <= 0.5 checkpoints)."""
         self.best = float(state.get("best", math.inf))
+        self.best_step = int(state.get("best_step", -1))
 
 
 def comparison_for_training(

@@ -1,8 +1,9 @@
 """The training loop. Reads top to bottom:
 
 setup (data, models, optimizers, resume) → for each step: D phase (n_critic
-times), G phase, EMA, schedules, stats → log and health checks, checkpoint,
-evaluate (domain metrics, best.pt) → final checkpoint.
+times), G phase, EMA, schedules, stats → log and health checks, evaluate (domain
+metrics, best.pt), checkpoint (holding that evaluation), act on the evaluation →
+final checkpoint.
 
 The adversarial objective (instance noise, masking, context, penalties) lives in
 ``stgan.objective``; the training state and checkpoints in ``stgan.training.state``;
@@ -44,9 +45,11 @@ from stgan.training.evaluation import Evaluation, Evaluator
 from stgan.training.health import Event, Monitor, nonfinite_parameters
 from stgan.training.health_log import HealthLog
 from stgan.training.hparams import hparam_metrics, hparam_values
+from stgan.training.leftovers import remove_leftovers
 from stgan.training.optim import EMA, adam_pair, scheduler
 from stgan.training.rollback import rollback, snapshot
 from stgan.training.state import (
+    RUN_CONFIG,
     Network,
     Observers,
     Run,
@@ -109,7 +112,13 @@ def setup(
 ) -> Run:
     """Data, models, optimizers and logger; restores the newest checkpoint when resuming."""
     logdir.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:  # rank 0 writes the run directory (and holds its lock)
+        _remove_leftovers(logdir)
     state = resume_state(config, logdir, resume)
+    if resume and state is None and dist.is_main:
+        print(
+            f"stgan: --resume: no checkpoint in {logdir} yet; starting from step 0", file=sys.stderr
+        )
     seed_everything(config.train.seed + dist.rank)
     transforms = Transforms.load(logdir / "transforms.json") if state else None
     data = prepare(config.spec, transforms=transforms)
@@ -152,8 +161,9 @@ def setup(
     else:
         run.initial = snapshot(training_state(run))
     if dist.is_main:
-        _write_run_files(run)
-        run.observers.logger = RunLogger(logdir, purge_step=run.step + 1 if state else None)
+        _write_run_files(run, fresh=state is None)
+        # on resume, TensorBoard drops what the killed run logged after its checkpoint
+        run.observers.logger = RunLogger(logdir, purge_step=run.step + 1 if resume else None)
         run.logger.layout(data.spec.variable_names)
     return run
 
@@ -206,10 +216,13 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
             tick, seen = time.perf_counter(), 0
             last = log_step(run, bar)
             check_health(run, last)
+        # this step's evaluation before its checkpoint, so the checkpoint holds it (the
+        # evaluator's best, the monitor's view of it); acting on it comes after
+        scored = evaluate(run) if run.step in cfg.eval_steps else None
         if run.step % cfg.train.ckpt_every == 0 or run.step == stop:
             save(run)
-        if run.step in cfg.eval_steps:
-            evaluate(run, on_evaluation)
+        if scored:
+            act_on_evaluation(run, *scored, on_evaluation)
         bar.update(run.step - bar.n)  # one step on, or back to where a rollback went
     bar.close()
     return last
@@ -285,8 +298,9 @@ def log_step(run: Run, bar: tqdm) -> dict[str, float]:
     return values
 
 
-def evaluate(run: Run, on_evaluation: OnEvaluation | None) -> Evaluation | None:
-    """Domain metrics of the EMA generator (rank 0): logged, and best.pt kept by score."""
+def evaluate(run: Run) -> tuple[Evaluation, list[Event]] | None:
+    """Domain metrics of the EMA generator (rank 0): best.pt kept by score, logged, and
+    shown to the health monitor; returns the evaluation and the events it started."""
     evaluator, monitor = run.observers.evaluator, run.observers.monitor
     if evaluator is None:
         return None
@@ -299,16 +313,23 @@ def evaluate(run: Run, on_evaluation: OnEvaluation | None) -> Evaluation | None:
         run.logger.figures(evaluation.figures, run.step)
         run.logger.scalars({"Perf/eval_seconds": time.perf_counter() - tick}, run.step)
         run.logger.flush()
-    if monitor:
-        events = monitor.observe_evaluation(
-            run.step, evaluation.scalars, evaluation.score, evaluation.report.get("n_real")
-        )
-        if run.dist.enabled:  # only rank 0 evaluates: a rollback or stop there alone would
-            events = [dataclasses.replace(e, action="warn") for e in events]  # split the ranks
-        act_on(run, events)
+    if not monitor:
+        return evaluation, []
+    events = monitor.observe_evaluation(
+        run.step, evaluation.scalars, evaluation.score, evaluation.report.get("n_real")
+    )
+    if run.dist.enabled:  # only rank 0 evaluates: a rollback or stop there alone would
+        events = [dataclasses.replace(e, action="warn") for e in events]  # split the ranks
+    return evaluation, events
+
+
+def act_on_evaluation(
+    run: Run, evaluation: Evaluation, events: list[Event], on_evaluation: OnEvaluation | None
+) -> None:
+    """Warn, roll back or stop on an evaluation's events, then call ``on_evaluation``."""
+    act_on(run, events)
     if on_evaluation:
         on_evaluation(run, evaluation)
-    return evaluation
 
 
 def check_health(run: Run, values: dict[str, float]) -> None:
@@ -355,9 +376,21 @@ def _network(
     return Network(module, wrapped, opt, scheduler(opt, config.optim, config.train.steps))
 
 
-def _write_run_files(run: Run) -> None:
+def _write_run_files(run: Run, fresh: bool) -> None:
+    """config.yaml, and transforms.json when starting from step 0 (a resumed run reads it)."""
     write_text_atomic(
-        run.logdir / "config.yaml", yaml.safe_dump(resolved_dict(run.config), sort_keys=False)
+        run.logdir / RUN_CONFIG, yaml.safe_dump(resolved_dict(run.config), sort_keys=False)
     )
-    if not (run.logdir / "transforms.json").exists():
+    if fresh or not (run.logdir / "transforms.json").exists():
         run.data.transforms.save(run.logdir / "transforms.json")
+
+
+def _remove_leftovers(logdir: Path) -> None:
+    """Remove what killed writes left in ``logdir``, saying so in one line."""
+    removed = remove_leftovers(logdir)
+    if removed:
+        names = ", ".join(str(p.relative_to(logdir)) for p in removed)
+        print(
+            f"stgan: removed {len(removed)} temporary file(s) of a killed write: {names}",
+            file=sys.stderr,
+        )

@@ -23,6 +23,8 @@ _RESEED_STRIDE = 104_729
 def rollback(run: Run) -> None:
     """Reload the newest checkpoint with finite weights, scale both rates, reseed.
 
+    The evaluator keeps its best score (best.pt stays on disk), the monitor its history.
+
     Raises
     ------
     TrainingStopped
@@ -36,7 +38,7 @@ def rollback(run: Run) -> None:
             "lower optim.lr_g/optim.lr_d, set optim.grad_clip, or raise health.max_rollbacks"
         )
     state = _healthy_state(run)
-    restore(run, state, monitor=False)
+    restore(run, state, observers=False)
     run.rollbacks = rollbacks
     scale = cfg.lr_factor**rollbacks / _lr_scale(state)  # the state's rates were scaled already
     for network in (run.g, run.d):

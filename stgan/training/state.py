@@ -3,8 +3,9 @@
 A :class:`Run` groups the two networks (each with its optimizer and schedule), the EMA,
 the objective, the data and the observers. :func:`training_state` turns it into a
 checkpoint (tensors and plain containers only), :func:`save` writes one, :func:`restore`
-loads one back, and :func:`resume_state` finds the checkpoint to resume from and checks
-that its config is compatible with the current one.
+loads one back, and :func:`resume_state` finds the checkpoint to resume from (none: a
+run killed before its first starts again) and checks that its config is compatible with
+the current one.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 from tqdm import tqdm
 
 from stgan import __version__
 from stgan.data.transforms import Transforms
-from stgan.errors import CheckpointError
+from stgan.errors import CheckpointError, reason
 from stgan.logging import RunLogger
 from stgan.objective import AdversarialObjective
 from stgan.training import checkpoint as ckpt
@@ -31,6 +33,9 @@ from stgan.training.evaluation import Evaluation, Evaluator
 from stgan.training.health import Monitor, nonfinite_parameters
 from stgan.training.optim import EMA
 from stgan.training.stats import Stats
+
+# The resolved config a run writes into its directory when it starts.
+RUN_CONFIG = "config.yaml"
 
 # What a checkpoint must hold to resume training from it.
 _RESUME_KEYS = ("G", "D", "EMA", "opt_G", "opt_D", "config", "rng", "data")
@@ -155,9 +160,11 @@ def save(run: Run, best: Evaluation | None = None) -> None:
         run.logger.flush()
 
 
-def restore(run: Run, state: dict, monitor: bool = True) -> None:
-    """Load ``state`` (a :func:`training_state`) into ``run``; ``monitor=False`` keeps the
-    health monitor's history. Keys no longer written (e.g. the old ``"scaler"``) are ignored."""
+def restore(run: Run, state: dict, observers: bool = True) -> None:
+    """Load ``state`` (a :func:`training_state`) into ``run``; ``observers=False`` keeps
+    the evaluator's best and the health monitor's history (a rollback's choice: they
+    describe best.pt and the run so far, which a rollback leaves as they are). Keys no
+    longer written (e.g. the old ``"scaler"``) are ignored."""
     for network, side in ((run.g, "G"), (run.d, "D")):
         network.module.load_state_dict(state[side])
         network.opt.load_state_dict(state[f"opt_{side}"])
@@ -166,28 +173,38 @@ def restore(run: Run, state: dict, monitor: bool = True) -> None:
     run.step = int(state["step"])
     run.data.batches.epoch = int(state["data"]["epoch"])
     run.data.batches.position = int(state["data"]["position"])
-    observers = run.observers
-    if observers.evaluator and state.get("evaluator"):
-        observers.evaluator.load_state_dict(state["evaluator"])
     health = state.get("health", {})
     run.rollbacks = int(health.get("rollbacks", 0))
-    if monitor and observers.monitor and health.get("monitor"):
-        observers.monitor.load_state_dict(health["monitor"])
+    if observers:
+        _restore_observers(run.observers, state)
     if run.dist.rank == 0:
         ckpt.restore_rng(state["rng"])
     else:  # only rank 0's RNG is saved; other ranks continue on their own stream
         ckpt.seed_everything(run.config.train.seed + run.dist.rank + 7919 * run.step)
 
 
+def _restore_observers(observers: Observers, state: dict) -> None:
+    """The evaluator's and the monitor's state as ``state`` holds them (where it does)."""
+    if observers.evaluator and state.get("evaluator"):
+        observers.evaluator.load_state_dict(state["evaluator"])
+    monitor = state.get("health", {}).get("monitor")
+    if observers.monitor and monitor:
+        observers.monitor.load_state_dict(monitor)
+
+
 def resume_state(config: PipelineConfig, logdir: Path, resume: bool) -> dict | None:
-    """The newest checkpoint in ``logdir`` to resume from, or None for a fresh run.
+    """The newest checkpoint in ``logdir`` to resume from, or None to start from step 0.
+
+    With ``resume`` and no checkpoint yet (a run killed before its first), None: the run
+    starts again from step 0, if the ``config.yaml`` it left is compatible.
 
     Raises
     ------
     CheckpointError
-        If ``logdir`` holds checkpoints but ``resume`` is False, if ``resume`` finds no
-        valid checkpoint, or if the newest one is not a training checkpoint or was written
-        with a config that differs in a key that cannot change on resume.
+        If ``logdir`` holds checkpoints but ``resume`` is False; if ``resume`` finds
+        checkpoints of which none loads; or if the newest one is not a training checkpoint,
+        or it (or, before the first checkpoint, the run's config.yaml) was written with a
+        config that differs in a key that cannot change on resume.
     """
     directory = logdir / "checkpoints"
     found = ckpt.load_latest(directory) if directory.is_dir() else None
@@ -198,9 +215,13 @@ def resume_state(config: PipelineConfig, logdir: Path, resume: bool) -> dict | N
             )
         return None
     if found is None:
-        raise CheckpointError(
-            f"--resume: no valid checkpoint in {directory}; train without --resume first"
-        )
+        if ckpt.list_checkpoints(directory):
+            raise CheckpointError(
+                f"--resume: no valid checkpoint in {directory} (none of them loads); move "
+                "them away to start again from step 0, or choose a new --logdir"
+            )
+        _check_run_config(logdir / RUN_CONFIG, config)
+        return None
     newest, state = found
     for key in _RESUME_KEYS:
         if key not in state:
@@ -209,3 +230,24 @@ def resume_state(config: PipelineConfig, logdir: Path, resume: bool) -> dict | N
             )
     ckpt.check_compatible(state["config"], resolved_dict(config), ignore=RESUMABLE_KEYS)
     return state
+
+
+def _check_run_config(path: Path, config: PipelineConfig) -> None:
+    """Refuse to start over in a run directory whose ``config.yaml`` (written at the start
+    of the run there) is another pipeline's."""
+    if not path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise CheckpointError(
+            f"--resume: {path} is unreadable ({reason(err)}); delete it or choose a new --logdir"
+        ) from err
+    differ = ckpt.config_diff(
+        saved if isinstance(saved, dict) else {}, resolved_dict(config), RESUMABLE_KEYS
+    )
+    if differ:
+        raise CheckpointError(
+            f"--resume: {path} differs from the current config in: {', '.join(differ)}; "
+            "resume with the original config or choose a new --logdir"
+        )
