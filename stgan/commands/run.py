@@ -37,7 +37,17 @@ def run(args: argparse.Namespace) -> int:
     from stgan.pipeline import run_pipeline
     from stgan.training.config import load_pipeline
 
+    check_outputs(args.logdir, args.figures)
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
-    logdir = args.logdir or Path("runs") / config.name
+    logdir = check_outputs(args.logdir or Path("runs") / config.name, args.figures)
     run_pipeline(config, logdir, device=args.device, force=args.force, figures=args.figures)
     return 0
+
+
+def check_outputs(logdir: Path | None, figures: Path | None) -> Path | None:
+    """``--logdir`` and ``--figures`` can be written (each when given); returns ``logdir``."""
+    from stgan.output_paths import writable_dir
+
+    if figures is not None:
+        writable_dir(figures, "--figures")
+    return None if logdir is None else writable_dir(logdir, "--logdir")

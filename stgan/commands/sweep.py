@@ -60,8 +60,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import optuna
 
+    from stgan.output_paths import tensorboard_command, writable_dir
     from stgan.sweep import SweepSettings, format_table, parse_space, run_sweep, set_line
 
+    writable_dir(args.logdir, "--logdir")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # stgan prints its own lines
     settings = SweepSettings(
         pipeline=Path(args.config),
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(result))
     print(f"results: {args.logdir / 'sweep.json'}")
-    print(f"HParams dashboard: tensorboard --logdir {args.logdir}")
+    print(f"HParams dashboard: {tensorboard_command(args.logdir)}")
     best = result.best
     if best is None:
         print("no trial completed; see the errors above")

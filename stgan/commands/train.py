@@ -41,8 +41,11 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stgan.errors import StganError
+    from stgan.output_paths import tensorboard_command, writable_dir
     from stgan.training.config import load_pipeline, resolved_dict
 
+    if not args.dry_run:
+        writable_dir(args.logdir, "--logdir")
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     if args.dry_run:
         yaml.safe_dump(resolved_dict(config), sys.stdout, sort_keys=False)
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if stats:
         print(
-            f"done: step logs and checkpoints in {args.logdir}; view with: tensorboard --logdir {args.logdir}"
+            f"done: step logs and checkpoints in {args.logdir}; "
+            f"view with: {tensorboard_command(args.logdir)}"
         )
     return 0
