@@ -36,6 +36,10 @@ def writable_dir(path: str | Path, option: str) -> Path:
         this process cannot write.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise StganError(
+            f"{option} {path}: is a file, not a directory; give a directory path or move the file"
+        )
     _check_directory(path, f"{option} {path}")
     return path
 
