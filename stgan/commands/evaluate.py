@@ -116,7 +116,8 @@ def evaluate_files(
     Returns the report, the per-variable count of synthetic NaN cells where the real data
     has none, and the figures (empty unless ``with_figures``). Every user error is raised
     before any work: a missing or unreadable file, an unknown variable, different grids,
-    variables or units, too few steps for ``lags``, an all-NaN variable, CUDA absent.
+    variables, units or time steps, too few steps for ``lags``, an all-NaN variable, an
+    infinite value (read in the one NaN pass before the metrics), CUDA absent.
     """
     from stgan.data.dims import find_dim
     from stgan.figures import y_descends

@@ -58,12 +58,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stgan.output_paths import tensorboard_command, writable_dir
+
+    writable_dir(args.logdir, "--logdir")  # before the imports and the work
+
     import optuna
 
-    from stgan.output_paths import tensorboard_command, writable_dir
     from stgan.sweep import SweepSettings, format_table, parse_space, run_sweep, set_line
 
-    writable_dir(args.logdir, "--logdir")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # stgan prints its own lines
     settings = SweepSettings(
         pipeline=Path(args.config),
