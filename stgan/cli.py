@@ -42,11 +42,19 @@ def main(argv: list[str] | None = None) -> int:
             threads.use_threads()
         return int(args.func(args) or 0)
     except StganError as exc:
+        _close_progress_bars()
         print(f"stgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stgan: interrupted", file=sys.stderr)
         return 130
+
+
+def _close_progress_bars() -> None:
+    """End a progress bar the error interrupted, so the error is a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":

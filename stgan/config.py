@@ -62,7 +62,8 @@ def build(cls: type, mapping: Any, where: str) -> Any:
         mapping = {}
     if not isinstance(mapping, dict):
         raise SpecError(f"{where}: expected a mapping, found {mapping!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # Fields marked metadata={"internal": True} are set by code, never by a user's YAML.
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     hints = typing.get_type_hints(cls)
     for key in mapping:
         if key not in fields:

@@ -6,6 +6,11 @@ events the loop acted on (``health.jsonl``), the health now, the trends of the l
 gradient norms and metrics, the best checkpoint by the selection score, and advice.
 ``format_report`` turns it into text.
 
+Its ``problems`` are the run's files that would fail the next command: a config.yaml
+that is not YAML or does not validate as a pipeline (the loader every command uses),
+and a checkpoint that does not load (``weights_only``, as ``--resume`` and ``generate``
+load it). ``stgan doctor`` exits 1 when there is any.
+
 The health now is not judged here: the logged scalars are replayed through the
 training ``Monitor`` with the run's own ``health:`` settings (from its config.yaml),
 so the doctor and the loop share one set of detectors and thresholds.
@@ -19,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tensorboard.backend.event_processing import event_accumulator
 
-from stgan.config import build
-from stgan.errors import CheckpointError, DataError, SpecError, reason
+from stgan.config import build, load_yaml
+from stgan.errors import CheckpointError, DataError, SpecError
 from stgan.health_names import DETECTORS
 from stgan.metrics.tensorboard import SCORE_SCALAR
 from stgan.training.checkpoint import list_checkpoints, load_checkpoint
+from stgan.training.config import pipeline_from_dict
 from stgan.training.health import WATCHED, Event, HealthConfig, Monitor, rank_correlation
 from stgan.training.health_log import read_health_log
 
@@ -51,13 +56,11 @@ def diagnose(logdir: str | Path) -> dict[str, Any]:
     Raises
     ------
     DataError
-        If ``logdir`` holds no TensorBoard event files, or its config.yaml is not YAML.
-    SpecError
-        If the ``health:`` section of its config.yaml does not validate.
+        If ``logdir`` holds no TensorBoard event files.
     """
     logdir = Path(logdir)
     scalars = read_scalars(logdir)
-    health, loss_name = run_settings(logdir)
+    health, loss_name, config_problems = run_settings(logdir)
     replayed, now = replay(scalars, health, loss_name)
     tags = [t for t in TREND_TAGS if t in scalars]
     tags += sorted(t for t in scalars if t.startswith("Metrics/"))
@@ -81,8 +84,23 @@ def diagnose(logdir: str | Path) -> dict[str, Any]:
         "active_now": _active_messages(replayed, now),
         "trends": trends,
     }
+    report["problems"] = config_problems + checkpoint_problems(logdir)
     report["advice"] = advice(report)
     return report
+
+
+def checkpoint_problems(logdir: Path) -> list[str]:
+    """Why each checkpoint of the run (``ckpt_*.pt`` and ``best.pt``) does not load."""
+    directory = logdir / "checkpoints"
+    paths = [p for _, p in list_checkpoints(directory)]
+    paths += [directory / "best.pt"] if (directory / "best.pt").is_file() else []
+    problems = []
+    for path in paths:
+        try:
+            load_checkpoint(path)
+        except CheckpointError as err:
+            problems.append(str(err))
+    return problems
 
 
 def _last_step(scalars: dict[str, Series], prefix: str) -> int | None:
@@ -110,25 +128,29 @@ def read_scalars(logdir: Path) -> dict[str, Series]:
     return out
 
 
-def run_settings(logdir: Path) -> tuple[HealthConfig, str]:
-    """The run's ``health:`` settings and ``loss.name`` from its config.yaml (defaults
-    without one)."""
+def run_settings(logdir: Path) -> tuple[HealthConfig, str, list[str]]:
+    """The run's ``health:`` settings and ``loss.name`` from its config.yaml, and what is
+    wrong with that file. Defaults without one; defaults for what does not validate."""
     path = logdir / "config.yaml"
     if not path.is_file():
-        return HealthConfig(), DEFAULT_LOSS
+        return HealthConfig(), DEFAULT_LOSS, []
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({reason(exc)}); fix or remove it") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected a mapping of config sections; fix or remove it")
+        raw = load_yaml(path)
+    except SpecError as exc:
+        return HealthConfig(), DEFAULT_LOSS, [f"{exc} (the health below uses the defaults)"]
+    problems = []
+    try:
+        pipeline_from_dict(raw, base_dir=logdir)
+    except SpecError as exc:
+        problems.append(f"{path}: {exc}; the run cannot be resumed or regenerated from it")
     try:
         health = build(HealthConfig, raw.get("health"), "health")
     except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+        health = HealthConfig()
+        problems.append(f"{path}: {exc} (the health below uses the defaults)")
     loss = raw.get("loss")
     name = loss.get("name", DEFAULT_LOSS) if isinstance(loss, dict) else DEFAULT_LOSS
-    return health, str(name)
+    return health, str(name), problems
 
 
 def replay(
@@ -267,6 +289,10 @@ def advice(report: dict[str, Any]) -> list[str]:
             "no Health/* scalars: this run was trained without the health monitor "
             "(the health now is the doctor's replay of its scalars)"
         )
+    if report.get("problems"):
+        lines.append(
+            f"{len(report['problems'])} file problem(s), listed below: fix or remove those files"
+        )
     return lines or ["no health events and no worrying trends"]
 
 
@@ -341,6 +367,9 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         lines.append(f"  {report['best_error']}")
     lines += ["", "advice", *[f"  - {line}" for line in report["advice"]]]
+    if report["problems"]:
+        lines += ["", "problems (the run's files that the next command would refuse)"]
+        lines += [f"  - {problem}" for problem in report["problems"]]
     return "\n".join(lines)
 
 

@@ -219,6 +219,7 @@ def _fresh(output: Path, source: Path) -> bool:
 
 def print_report(report: dict[str, Any], paths: Paths, echo) -> None:
     from stgan.metrics.summary import format_report
+    from stgan.output_paths import tensorboard_command
 
     echo(format_report(report))
     echo("")
@@ -227,7 +228,7 @@ def print_report(report: dict[str, Any], paths: Paths, echo) -> None:
     echo(f"report:      {paths.report}")
     echo(f"synthetic:   {paths.synthetic}")
     echo(f"figures:     {paths.figures}/")
-    echo(f"TensorBoard: tensorboard --logdir {paths.root}  (then open http://localhost:6006)")
+    echo(f"TensorBoard: {tensorboard_command(paths.root)}  (then open http://localhost:6006)")
 
 
 def comparison_table(report: dict[str, Any]) -> str:

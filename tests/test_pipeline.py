@@ -7,6 +7,7 @@ import json
 import pytest
 import xarray as xr
 
+from stgan.output_paths import tensorboard_command
 from tests.conftest import make_dataset, run_cli, tiny_pipeline
 
 
@@ -46,7 +47,8 @@ def test_run_goes_to_a_report_and_skips_finished_stages(pipeline_with_test_split
     assert sorted(p.name for p in figures.glob("tas_*.png")) == [
         f"tas_{k}.png" for k in ("acf", "distribution", "frames", "hovmoller", "psd")
     ]
-    for line in ("report:", "TensorBoard: tensorboard --logdir", "floor (real vs real)", "ar1"):
+    viewer = f"TensorBoard: {tensorboard_command(logdir)}"  # the venv's path off PATH
+    for line in ("report:", viewer, "floor (real vs real)", "ar1"):
         assert line in first.stdout
 
     again = run_cli(

@@ -18,6 +18,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("logdir", help="the run directory (the --logdir of stgan train)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.epilog = "Exit status 1 when a config.yaml or checkpoint of the run is broken."
     parser.set_defaults(func=run)
 
 
@@ -26,4 +27,4 @@ def run(args: argparse.Namespace) -> int:
 
     report = diagnose(args.logdir)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0
+    return 1 if report["problems"] else 0

@@ -64,7 +64,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from stgan.metrics.summary import format_report
 
-    _check_options(args.lags, args.out)
+    _check_options(args)
     with_figures = bool(args.logdir or args.figures)
     if args.real.suffix in (".yaml", ".yml"):
         from stgan.commands.evaluate_split import evaluate_split
@@ -116,7 +116,8 @@ def evaluate_files(
     Returns the report, the per-variable count of synthetic NaN cells where the real data
     has none, and the figures (empty unless ``with_figures``). Every user error is raised
     before any work: a missing or unreadable file, an unknown variable, different grids,
-    variables or units, too few steps for ``lags``, an all-NaN variable, CUDA absent.
+    variables, units or time steps, too few steps for ``lags``, an all-NaN variable, an
+    infinite value (read in the one NaN pass before the metrics), CUDA absent.
     """
     from stgan.data.dims import find_dim
     from stgan.figures import y_descends
@@ -176,11 +177,16 @@ def _check_split_options(args: argparse.Namespace) -> None:
         )
 
 
-def _check_options(lags: int | None, out: Path) -> None:
-    if lags is not None and lags < 1:
-        raise StganError(f"--lags {lags}: must be >= 1")
-    if not out.parent.is_dir():
-        raise StganError(f"--out {out}: directory {out.parent} does not exist; create it first")
+def _check_options(args: argparse.Namespace) -> None:
+    """The arguments and every output path, before any data is read."""
+    from stgan.output_paths import writable_dir, writable_file
+
+    if args.lags is not None and args.lags < 1:
+        raise StganError(f"--lags {args.lags}: must be >= 1")
+    writable_file(args.out, "--out")
+    for option, directory in (("--logdir", args.logdir), ("--figures", args.figures)):
+        if directory is not None:
+            writable_dir(directory, option)
 
 
 def _figures(
@@ -204,8 +210,9 @@ def _figures(
 def _write_report(path: Path, report: dict[str, Any]) -> str:
     from stgan.atomic import write_text_atomic
     from stgan.metrics.report import to_json
+    from stgan.output_paths import make_parent
 
-    write_text_atomic(path, to_json(report))
+    write_text_atomic(make_parent(path, "--out"), to_json(report))
     return f"the report to {path}"
 
 
@@ -217,6 +224,7 @@ def _write_figures(directory: Path, figures: Mapping[str, Figure]) -> str:
 
 def _write_tensorboard(logdir: Path, report: dict[str, Any], figures: Mapping[str, Figure]) -> str:
     from stgan.metrics.tensorboard import write_report_events
+    from stgan.output_paths import tensorboard_command
 
     write_report_events(logdir, report, figures)
-    return f"TensorBoard events to {logdir} (view: tensorboard --logdir {logdir})"
+    return f"TensorBoard events to {logdir} (view: {tensorboard_command(logdir)})"

@@ -73,9 +73,11 @@ def _comparison(side: RealSide, synthetic: xr.Dataset, device) -> tuple[Comparis
     from stgan.data.io import open_source
     from stgan.data.spec import WindowSpec
     from stgan.data.windows import build_layout
+    from stgan.metrics.inputs import check_time_steps, time_index
 
     source = open_source(side.spec)
     dims = source.dims
+    check_time_steps(source.time, time_index(synthetic, dims.time))
     frames = synthetic.sizes.get(dims.time, 0)
     window = WindowSpec(length=side.context_frames + frames, stride=side.spec.window.stride)
     layout = build_layout(source.time, side.spec.split, window)
@@ -121,6 +123,14 @@ def _crop(source, synthetic: xr.Dataset) -> Crop:
     return Crop(*cut)
 
 
+def _check_finite(arrays: dict[str, np.ndarray], side: str) -> None:
+    """NaN is missing data; +-Inf is a broken file: refused, naming the variable and count."""
+    from stgan.metrics.inputs import check_finite
+
+    for name, values in arrays.items():
+        check_finite(name, side, int(np.isinf(values).sum()))
+
+
 def _synthetic_arrays(
     ds: xr.Dataset, variables: list[str], dims: Dims, comparison: Comparison
 ) -> dict[str, np.ndarray]:
@@ -137,6 +147,8 @@ def _synthetic_arrays(
             f"--synthetic: '{variables[0]}' has dims {ds[variables[0]].dims}; expected {order}"
         )
     arrays = {v: ds[v].transpose(*order).values for v in variables}
+    _check_finite(comparison.real.arrays, "real")
+    _check_finite(arrays, "synthetic")
     shape = next(iter(arrays.values())).shape[1:]
     if shape != real.shape[1:]:
         raise DataError(

@@ -39,12 +39,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stgan.data.cf import check_output_path, write_netcdf
+    from stgan.data.cf import write_netcdf
+    from stgan.output_paths import make_parent, writable_file
     from stgan.run_lock import hold_if_run_directory
     from stgan.sampling import check_count, generate
 
     check_count("num", args.num)
-    check_output_path(args.out)
+    writable_file(args.out, "--out")
     with hold_if_run_directory(args.out.parent):  # not while a run writes there
         ds = generate(
             args.checkpoint,
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         with _terminate_as_interrupt():
-            write_netcdf(ds, args.out, command=command_line(args))
+            write_netcdf(ds, make_parent(args.out, "--out"), command=command_line(args))
     print(f"wrote {args.out}")
     print(summary(ds))
     return 0

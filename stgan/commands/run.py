@@ -49,10 +49,21 @@ def run(args: argparse.Namespace) -> int:
     from stgan.recipe import dry_run_yaml
     from stgan.training.config import load_pipeline
 
+    if not args.dry_run:
+        check_outputs(args.logdir, args.figures)
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     if args.dry_run:
         print(dry_run_yaml(args.config, config, tuple(args.overrides), args.profile), end="")
         return 0
-    logdir = args.logdir or Path("runs") / config.name
+    logdir = check_outputs(args.logdir or Path("runs") / config.name, args.figures)
     run_pipeline(config, logdir, device=args.device, force=args.force, figures=args.figures)
     return 0
+
+
+def check_outputs(logdir: Path | None, figures: Path | None) -> Path | None:
+    """``--logdir`` and ``--figures`` can be written (each when given); returns ``logdir``."""
+    from stgan.output_paths import writable_dir
+
+    if figures is not None:
+        writable_dir(figures, "--figures")
+    return None if logdir is None else writable_dir(logdir, "--logdir")

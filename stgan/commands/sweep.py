@@ -58,6 +58,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stgan.output_paths import tensorboard_command, writable_dir
+
+    writable_dir(args.logdir, "--logdir")  # before the imports and the work
+
     import optuna
 
     from stgan.sweep import SweepSettings, format_table, parse_space, run_sweep, set_line
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(result))
     print(f"results: {args.logdir / 'sweep.json'}")
-    print(f"HParams dashboard: tensorboard --logdir {args.logdir}")
+    print(f"HParams dashboard: {tensorboard_command(args.logdir)}")
     best = result.best
     if best is None:
         print("no trial completed; see the errors above")

@@ -44,9 +44,12 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stgan.errors import StganError
+    from stgan.output_paths import tensorboard_command, writable_dir
     from stgan.recipe import dry_run_yaml
     from stgan.training.config import load_pipeline
 
+    if not args.dry_run:
+        writable_dir(args.logdir, "--logdir")
     config = load_pipeline(args.config, tuple(args.overrides), args.profile)
     if args.dry_run:
         print(dry_run_yaml(args.config, config, tuple(args.overrides), args.profile), end="")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if stats:
         print(
-            f"done: step logs and checkpoints in {args.logdir}; view with: tensorboard --logdir {args.logdir}"
+            f"done: step logs and checkpoints in {args.logdir}; "
+            f"view with: {tensorboard_command(args.logdir)}"
         )
     return 0

@@ -118,7 +118,7 @@ class DataSpec:
     patch: int | None = None
     cache: Literal["none", "memory"] = "none"
     seed: int = 0
-    base_dir: str = "."
+    base_dir: str = field(default=".", metadata={"internal": True})  # where files resolve
 
     def validate(self, where: str) -> None:
         if not self.files:

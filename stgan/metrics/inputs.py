@@ -4,6 +4,10 @@ The dims are identified as the data loader identifies them (:mod:`stgan.data.dim
 attributes, then common names; a dim identified on one side names the same-named dim of
 the other. A dataset without a sample dimension is cut into non-overlapping windows of
 the other side's sequence length, from its first time step; the remainder is dropped.
+
+NaN is missing data on either side. Infinite values are refused (a file that holds them
+is broken, and the metrics would turn them into null scores), and so are two files
+whose time coordinates step differently (1 h real against 30 min synthetic).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import asdict
 
 import dask
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from stgan.data.dims import AXES, SAMPLE_NAMES, Dims, find_dim
@@ -102,6 +107,9 @@ def layout_arrays(
     for name in names:
         _check_pair(real[name], synthetic[name], name, layouts[name])
     length = _sequence_length(real[names[0]], synthetic[names[0]], layouts[names[0]])
+    check_time_steps(
+        *(time_index(ds, layout[1]) for ds, layout in zip((real, synthetic), layouts[names[0]]))
+    )
     return tuple(
         {n: _samples(ds[n], layouts[n][side], length) for n in names}
         for side, ds in enumerate((real, synthetic))
@@ -112,19 +120,67 @@ def nan_census(real: Mapping[str, Array], synthetic: Mapping[str, Array]) -> dic
     """Synthetic NaN cells at grid points where the real data has no NaN, per variable.
 
     One pass over ``(sample, time, y, x)`` NumPy or dask arrays (dask streams its chunks).
-    Raises DataError for a variable that is all NaN on either side.
+    Raises DataError for a variable with an infinite value, or all NaN, on either side.
     """
     counts = dask.compute(
         {
-            name: [np.isnan(arrays[name]).sum(axis=(0, 1)) for arrays in (real, synthetic)]
+            name: [
+                (np.isnan(arrays[name]).sum(axis=(0, 1)), np.isinf(arrays[name]).sum())
+                for arrays in (real, synthetic)
+            ]
             for name in real
         }
-    )[0]  # {name: [(y, x) NaN counts of real, of synthetic]}
+    )[0]  # {name: [((y, x) NaN counts, Inf count) of real, of synthetic]}
     for name, per_side in counts.items():
-        for side, arrays, nans in zip(("real", "synthetic"), (real, synthetic), per_side):
+        for side, arrays, (nans, infs) in zip(("real", "synthetic"), (real, synthetic), per_side):
+            check_finite(name, side, int(infs))
             if int(nans.sum()) == np.prod(arrays[name].shape):
                 raise DataError(f"{name!r} is all NaN in the {side} data; drop it or fix the file")
-    return {name: int(nans_s[nans_r == 0].sum()) for name, (nans_r, nans_s) in counts.items()}
+    return {
+        name: int(nans_s[nans_r == 0].sum()) for name, ((nans_r, _), (nans_s, _)) in counts.items()
+    }
+
+
+def check_finite(name: str, side: str, infinite: int) -> None:
+    """Raise DataError when ``infinite`` values of variable ``name`` are +-Inf."""
+    if infinite:
+        raise DataError(
+            f"{name!r} has {infinite} infinite value(s) in the {side} data; set them to NaN "
+            "(missing) or fix the file"
+        )
+
+
+def time_index(ds: xr.Dataset | xr.DataArray, dim: str | None) -> pd.Index | None:
+    """The time coordinate along ``dim`` as an index, or None when there is none."""
+    if dim is None or dim not in ds.coords or ds[dim].ndim != 1:
+        return None
+    return ds.indexes.get(dim)
+
+
+def check_time_steps(real: pd.Index | None, synthetic: pd.Index | None) -> None:
+    """Raise DataError when both time coordinates have a step and the steps differ.
+
+    The step of a series is its most common one (:func:`stgan.data.windows.time_steps`);
+    a side without a datetime coordinate of two or more steps is not compared.
+    """
+    steps = [_time_step(index) for index in (real, synthetic)]
+    if None not in steps and steps[0] != steps[1]:
+        every = [str(step.to_pytimedelta()) for step in steps]  # e.g. 1:00:00, 1 day, 0:00:00
+        raise DataError(
+            f"time steps differ: real every {every[0]}, synthetic every {every[1]}; resample "
+            "one to the other's step (xarray's resample) before comparing"
+        )
+
+
+def _time_step(index: pd.Index | None) -> pd.Timedelta | None:
+    from stgan.data.windows import time_steps
+
+    if index is None or len(index) < 2:
+        return None
+    try:
+        return time_steps(index)[0]
+    except (DataError, TypeError, ValueError):  # not datetimes, or not increasing
+        return None
 
 
 def _variables(real: xr.Dataset, synthetic: xr.Dataset, chosen: Sequence[str] | None) -> list[str]:

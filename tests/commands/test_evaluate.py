@@ -180,7 +180,7 @@ def set_units(ds: xr.Dataset) -> xr.Dataset:
         case(message=f"too short for {LENGTH} lags", lags=str(LENGTH)),
         case(message="--lags 0: must be >= 1", lags="0"),
         case(lambda ds: ds.assign(pr=ds.pr * np.nan), "'pr' is all NaN in the synthetic data"),
-        case(message="does not exist; create it", out="absent/report.json"),
+        case(message="garbage.nc is a file, not a directory", out="garbage.nc/report.json"),
         pytest.param(
             None,
             {"device": "cuda"},

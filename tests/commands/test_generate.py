@@ -72,7 +72,7 @@ def test_num_must_be_positive_exit_2(checkpoint, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--num", "1", "--out", "{tmp}/missing/s.nc"], "directory {tmp}/missing does not exist"),
+        (["--num", "1", "--out", "{ckpt}/s.nc"], "--out {ckpt}/s.nc: {ckpt} is a file"),
         (["--num", "1", "--out", "{tmp}"], "is a directory"),
         (["--num", "1", "--length", "0", "--out", "{tmp}/s.nc"], "--length 0: must be >= 1"),
         (["--num", "1", "--device", "tpu", "--out", "{tmp}/s.nc"], "--device tpu: unknown device"),
@@ -80,11 +80,11 @@ def test_num_must_be_positive_exit_2(checkpoint, tmp_path):
     ],
 )
 def test_bad_arguments_are_one_line(checkpoint, tmp_path, capsys, args, message):
-    args = [a.format(tmp=tmp_path) for a in args]
+    args = [a.format(tmp=tmp_path, ckpt=checkpoint) for a in args]
     code, out, err = generate_cli(capsys, checkpoint, *args)
     assert code == 2
     assert err.startswith("stgan: error: ") and err.count("\n") == 1
-    assert message.format(tmp=tmp_path) in err
+    assert message.format(tmp=tmp_path, ckpt=checkpoint) in err
     assert not (tmp_path / "s.nc").exists()
 
 
