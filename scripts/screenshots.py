@@ -194,7 +194,7 @@ SHOTS = {
     "tensorboard_scalars.png": Shot(
         _fragment("scalars", _smoothingWeight="0", tagFilter=METRICS_FILTER), 1120, 1040
     ),
-    "tensorboard_custom_scalars.png": Shot(_fragment("custom_scalars"), 1120, 2500),
+    "tensorboard_custom_scalars.png": Shot(_fragment("custom_scalars"), 1120, 3480),
     "tensorboard_images.png": Shot(_fragment("images", tagFilter="/(acf|psd)$"), 1120, 920),
 }
 SCALE = 1.4  # device pixels per CSS pixel: figures in the image cards stay sharp
