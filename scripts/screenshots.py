@@ -5,11 +5,14 @@
 starts ``tensorboard --logdir LOGDIR`` on localhost (a port the system picks), waits
 until the run's metric curves and figures are served, photographs the dashboards in
 ``SHOTS`` with headless Chromium (Debian package ``chromium``) and stops the server by
-its process id. The README's pictures come from a short demo run::
+its process id. The README's pictures come from the full demo run::
 
-    stgan train pipelines/demo.yaml --logdir /tmp/tb_demo \\
-        --set train.steps=60 --set eval.every=20 --set eval.samples=16
-    python scripts/screenshots.py /tmp/tb_demo docs/images
+    stgan run pipelines/demo.yaml --logdir runs/demo
+    python scripts/screenshots.py runs/demo docs/images
+
+It refuses (one line, exit 2), before starting anything, a run whose events record no
+stgan version or one older than this code's (``stgan.logging.VERSION_TAG``, written by
+every training session): pictures of an old run show old behaviour.
 
 ``tensorboard`` (the server helpers) is also what ``tests/test_tensorboard_server.py``
 uses to check what the server serves.
@@ -34,7 +37,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import Version
 from PIL import Image
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from stgan import __version__
+from stgan.logging import VERSION_TAG
 
 # The line TensorBoard prints once it listens, e.g. "TensorBoard 2.21.0 at http://localhost:6006/ ".
 SERVING = re.compile(r"TensorBoard \S+ at (http://\S+?)/? ")
@@ -42,6 +50,41 @@ SERVING = re.compile(r"TensorBoard \S+ at (http://\S+?)/? ")
 
 class ServerError(RuntimeError):
     """TensorBoard's server exited before it served anything."""
+
+
+class RefusedError(Exception):
+    """The run or the machine cannot give the README's pictures (one line: why, and the fix)."""
+
+
+def run_versions(logdir: Path) -> list[str]:
+    """The stgan versions recorded (``VERSION_TAG``) in every event file under ``logdir``."""
+    tag = f"{VERSION_TAG}/text_summary"  # add_text's suffix
+    versions = []
+    for path in sorted(logdir.rglob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            versions += [
+                v.tensor.string_val[0].decode() for v in event.summary.value if v.tag == tag
+            ]
+    return versions
+
+
+def check_run(logdir: Path) -> None:
+    """``RefusedError`` unless ``logdir`` is a run written entirely by this stgan version
+    (or a newer one): every session of it recorded its version, the oldest counts."""
+    if not logdir.is_dir():
+        raise RefusedError(f"{logdir} is not a directory; give the run's --logdir")
+    versions = run_versions(logdir)
+    if not versions:
+        raise RefusedError(
+            f"{logdir} records no stgan version (not a run, or older than the version record); "
+            f"retrain it: stgan run pipelines/demo.yaml --logdir {logdir}"
+        )
+    oldest = min(versions, key=Version)
+    if Version(oldest) < Version(__version__):
+        raise RefusedError(
+            f"{logdir} was written by stgan {oldest}, older than this code's {__version__}; "
+            f"retrain it into a fresh directory: stgan run pipelines/demo.yaml --logdir DIR"
+        )
 
 
 @contextmanager
@@ -141,13 +184,17 @@ def _fragment(dashboard: str, **state: str) -> str:
 
 
 # The legacy dashboards keep their tag filter and smoothing in the URL fragment;
-# smoothing is off because an evaluation curve has only a few points. 1120 CSS pixels
-# wide: the whole sidebar and two columns of cards; the heights end below the last row.
-METRICS_FILTER = "Metrics/[^/]+/(acf_error|lsd_db|wasserstein1)$"  # per variable
+# smoothing is off because an evaluation curve has only a few points. The Scalars shot
+# shows the score's metrics over their floors (``Relative/``, 1 = real-data level), the
+# Custom Scalars shot the layout of stgan.logging (training, score, health). 1120 CSS
+# pixels wide: the whole sidebar and two columns of cards; the heights end below the
+# last row wanted.
+METRICS_FILTER = "Relative/[^/]+/(acf_error|lsd_db|wasserstein1)$"  # per variable
 SHOTS = {
     "tensorboard_scalars.png": Shot(
         _fragment("scalars", _smoothingWeight="0", tagFilter=METRICS_FILTER), 1120, 1040
     ),
+    "tensorboard_custom_scalars.png": Shot(_fragment("custom_scalars"), 1120, 3480),
     "tensorboard_images.png": Shot(_fragment("images", tagFilter="/(acf|psd)$"), 1120, 920),
 }
 SCALE = 1.4  # device pixels per CSS pixel: figures in the image cards stay sharp
@@ -196,7 +243,7 @@ def find_browser() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if found := shutil.which(name):
             return found
-    raise SystemExit("screenshots: no Chromium found; install it: apt-get install chromium")
+    raise RefusedError("no Chromium found; install Debian's package: apt-get install chromium")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path, help="where the PNG files go")
     parser.add_argument("--only", nargs="*", choices=sorted(SHOTS), help="take these shots only")
     args = parser.parse_args(argv)
-    browser = find_browser()
+    try:
+        check_run(args.logdir)
+        browser = find_browser()
+    except RefusedError as error:
+        print(f"screenshots: error: {error}", file=sys.stderr)
+        return 2
     args.outdir.mkdir(parents=True, exist_ok=True)
     with tensorboard(args.logdir) as url:
         wait_for(lambda: "Metrics/score" in served_tags(url, "scalars"), "Metrics/score")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -10,16 +11,23 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from stgan import __version__
 from stgan.health_names import DETECTORS
 from stgan.metrics.registry import SHOWN
 from stgan.metrics.tensorboard import SCORE_SCALAR
 
+# The text each session of a run writes first: the stgan version that writes its events
+# (TensorBoard's Text tab; scripts/screenshots.py refuses a run older than the code).
+VERSION_TAG = "Run/stgan_version"
+
 
 class RunLogger:
-    """Writes a run's events under ``logdir``; only rank 0 makes one."""
+    """Writes a run's events under ``logdir``; only rank 0 makes one. Each one (each
+    training session, a resumed one too) first records the stgan version writing it."""
 
     def __init__(self, logdir: Path, purge_step: int | None = None) -> None:
         self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
+        self.writer.add_text(VERSION_TAG, __version__, 0)
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -46,24 +54,19 @@ class RunLogger:
                     )
 
     def layout(self, variables: Iterable[str]) -> None:
-        """The custom-scalars dashboard: losses, D, gradients, LR, each metric over its floor
-        (``Relative/``: the model and the floor on one scale, whatever the metric's units),
-        one chart per health detector."""
+        """The custom-scalars dashboard, one series per chart (TensorBoard colours a chart's
+        series by run, so two tags in one chart differ only by marker, and its default
+        outlier clipping cuts the one with the larger scale): losses, D, gradients, LR,
+        the score, one 0/1 chart per health detector, and each metric over its floor
+        (``Relative/``: 1 is the floor, model and floor on one scale whatever the units)."""
         charts = {
-            "Training": {
-                "Losses": ["Multiline", ["Loss/G", "Loss/D", "Loss/penalty"]],
-                "D scores": ["Multiline", ["D/real_score", "D/fake_score"]],
-                "D accuracy": ["Multiline", ["D/real_acc", "D/fake_acc"]],
-                "Gradient norms": ["Multiline", ["Grad/G_norm", "Grad/D_norm"]],
-                "Learning rates": ["Multiline", ["LR/G", "LR/D"]],
-                "Diversity": ["Multiline", ["Health/real_diversity", "Health/fake_diversity"]],
-            },
-            "Selection": {"score (best.pt minimizes; 1 = floor)": ["Multiline", [SCORE_SCALAR]]},
-            "Health (1 = firing)": {d: ["Multiline", [f"Health/{d}"]] for d in DETECTORS},
+            "Training": _charts(TRAINING_TAGS),
+            "Selection": {"score (best.pt minimizes; 1 = floor)": _only(SCORE_SCALAR)},
+            "Health (1 = firing)": {d: _only(f"Health/{d}") for d in DETECTORS},
         }
-        for v in variables:  # one scale for model and floor: the metric over its floor
+        for v in variables:
             charts[f"Metrics {v} (÷ floor, 1 = real data)"] = {
-                m: ["Multiline", [f"Relative/{v}/{m}"]] for m in SHOWN
+                m: _only(f"Relative/{v}/{m}") for m in SHOWN
             }
         self.writer.add_custom_scalars(charts)
 
@@ -84,6 +87,34 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+# the training scalars of the custom-scalars dashboard, each its own chart
+TRAINING_TAGS = (
+    "Loss/G",
+    "Loss/D",
+    "Loss/penalty",
+    "D/real_score",
+    "D/fake_score",
+    "D/real_acc",
+    "D/fake_acc",
+    "Grad/G_norm",
+    "Grad/D_norm",
+    "LR/G",
+    "LR/D",
+    "Health/real_diversity",
+    "Health/fake_diversity",
+)
+
+
+def _only(tag: str) -> list:
+    """A custom-scalars chart of ``tag`` alone (its tags are regular expressions:
+    ``Health/collapse`` would also match ``Health/collapse/value``)."""
+    return ["Multiline", [f"^{re.escape(tag)}$"]]
+
+
+def _charts(tags: Iterable[str]) -> dict[str, list]:
+    return {tag: _only(tag) for tag in tags}
 
 
 def _hparam(value: object) -> object:
