@@ -273,7 +273,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--forecast", type=int, default=FORECAST, help="a smoke test: fewer")
+    parser.add_argument(
+        "--forecast",
+        type=int,
+        default=FORECAST,
+        help="frames generated (DGMR: 18; fewer for a smoke test)",
+    )
     parser.add_argument(
         "--samples", type=int, default=GENERATION_SAMPLES, help="G samples per G step"
     )
