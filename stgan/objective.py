@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from stgan import losses
 from stgan.training.config import LossConfig
@@ -131,10 +132,13 @@ class AdversarialObjective:
         fakes = [fake] if isinstance(fake, Tensor) else list(fake)
         extra = () if context is None else (context,)
         adversarial = []
-        for sample in fakes:
-            with self.autocast():
-                logits = self.d_module(self._d_input(sample, mask), *extra).float()  # (B,)
-            adversarial.append(self.loss.g_loss(logits))
+        # D's weights stay put in this phase: spectral norm computes each one once for all
+        # the samples (its power iteration advances once per G step, not once per sample)
+        with parametrize.cached():
+            for sample in fakes:
+                with self.autocast():
+                    logits = self.d_module(self._d_input(sample, mask), *extra).float()  # (B,)
+                adversarial.append(self.loss.g_loss(logits))
         loss = adversarial[0] if len(adversarial) == 1 else torch.stack(adversarial).mean()
         self.report("Loss/G", loss)
         weight = self.config.grid_cell_weight

@@ -1,5 +1,6 @@
 """DGMR's step recipe: the grid-cell regulariser and several generator samples per G step."""
 
+import copy
 import math
 
 import pytest
@@ -171,3 +172,14 @@ def test_the_recipe_needs_a_conditional_generator(tmp_path, loss):
     assert "\n" not in str(error.value)
     conditional = tiny_pipeline(tmp_path, model=CONDITIONAL, loss=loss)
     assert load_pipeline(conditional).loss == LossConfig(**loss)
+
+
+def test_one_sample_through_a_spectral_normed_d_is_scored_as_before():
+    torch.manual_seed(0)
+    d = nn.utils.parametrizations.spectral_norm(nn.Linear(math.prod(SHAPE[1:]), 1))
+    critic = nn.Sequential(nn.Flatten(), d)
+    reference = copy.deepcopy(critic)  # the same power-iteration state
+    made = AdversarialObjective(LossConfig(), critic, critic, lambda name, value: None)
+    fake = torch.randn(SHAPE)
+    loss = made.g_loss(fake, torch.ones(SHAPE), None)
+    assert torch.equal(loss, losses.mean_g_loss(reference(fake).squeeze(1)))
