@@ -5,7 +5,9 @@ update, as in ``stgan.training.loop``. Each combination runs in its own process
 so that peak RSS (CPU) or peak allocated memory (CUDA) belongs to it alone.
 
 Run: ``python benchmarks/train_step.py [--size 64] [--frames 16] [--batch 8] [--device cpu]``
-(The GPU DGMR configuration of issue [B] is not measured here yet.)
+
+``--dgmr`` runs DGMR's configuration side by side (:mod:`dgmr_side_by_side`): stgan's
+conditional convgru G with the dual D and DGMR's step recipe, beside the public DGMR port.
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--one", nargs=2, metavar=("G", "D"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--dgmr",
+        action="store_true",
+        help="DGMR's configuration beside the DGMR port (options: --dgmr --help)",
+    )
+    if "--dgmr" in sys.argv[1:]:
+        from dgmr_side_by_side import main as dgmr_main
+
+        dgmr_main([a for a in sys.argv[1:] if a != "--dgmr"])
+        return
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(*args.one, args)))

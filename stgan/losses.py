@@ -153,6 +153,46 @@ def gradient_penalty(
     return weight * interval * ((_input_grad_norms(d, x_hat, *d_args) - 1) ** 2).mean()
 
 
+GRID_CELL_WEIGHT_CAP = 24.0  # DGMR's ceiling on the per-cell weight (precip_weight_cap)
+
+
+def grid_cell_weights(real: Tensor, cap: float = GRID_CELL_WEIGHT_CAP) -> Tensor:
+    """DGMR's per-cell weight ``w(y) = min(max(y, 0) + 1, cap)``: heavier where ``y`` is larger.
+
+    The paper writes ``max(y + 1, 24)`` and means a clip "for robustness to outliers"; the
+    port (``dgmr`` 1.4.4) takes that max literally, which makes every weight >= 24. Here the
+    cap is a ceiling, as the port's docstring says. Values below 0 (possible on stgan's
+    normalized scale, never for DGMR's rain rates) weigh as 0 does.
+    """
+    return (real.clamp(min=0) + 1).clamp(max=cap)
+
+
+def grid_cell_loss(
+    fake_mean: Tensor, real: Tensor, mask: Tensor, cap: float = GRID_CELL_WEIGHT_CAP
+) -> Tensor:
+    """DGMR's grid-cell regulariser: weighted mean absolute error of the samples' mean.
+
+    ``mean(|E[G(z)] - y| * w(y))`` over the valid cells (Ravuri et al. 2021, eq. 5), with
+    ``w`` from :func:`grid_cell_weights`, on the scale G is trained on.
+
+    Parameters
+    ----------
+    fake_mean
+        ``(B, T, C, H, W)``, the mean of the generator samples drawn from one context.
+    real
+        ``(B, T, C, H, W)``, the real future those samples forecast.
+    mask
+        ``(B, T, C, H, W)``, 1 where a cell is valid, 0 where missing (left out of the mean).
+
+    Notes
+    -----
+    The port divides the L1 sum by T and then *multiplies* by H and W
+    (``norm(p=1) / T * H * W``, an operator-precedence slip); this is the paper's mean.
+    """
+    weighted = (fake_mean - real).abs() * grid_cell_weights(real, cap) * mask
+    return weighted.sum() / mask.sum().clamp(min=1)
+
+
 def penalty_due(step: int, interval: int) -> bool:
     """Whether a lazily regularized penalty runs at ``step`` (every ``interval`` steps)."""
     if interval < 1:

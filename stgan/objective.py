@@ -2,18 +2,21 @@
 
 D sees reals and fakes with instance noise (one std per training step, annealed to 0),
 missing cells zeroed by the mask and, for a conditional G, the context frames it was given;
-D's loss adds the penalties (R1, WGAN-GP) on their lazy schedule. The maths of each piece
-is a pure function in :mod:`stgan.losses`; the loop samples the fakes and owns the
-optimizers: when to step, clip, scale and average.
+D's loss adds the penalties (R1, WGAN-GP) on their lazy schedule. G's loss averages D's
+verdict over ``loss.generation_samples`` samples of one context and adds DGMR's grid-cell
+regulariser on their mean (``loss.grid_cell_weight``). The maths of each piece is a pure
+function in :mod:`stgan.losses`; the loop samples the fakes (as many as
+``generation_samples`` says) and owns the optimizers: when to step, clip, scale and average.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from stgan import losses
 from stgan.training.config import LossConfig
@@ -99,14 +102,54 @@ class AdversarialObjective:
         self.report("Health/fake_diversity", batch_diversity(fake_in))
         return loss + penalty
 
-    def g_loss(self, fake: Tensor, mask: Tensor, context: Tensor | None) -> Tensor:
-        """G's loss: D's verdict on ``fake`` ``(B, T, C, H, W)``, masked and noised as reals are."""
+    @property
+    def generation_samples(self) -> int:
+        """Generator samples per G micro-batch (``loss.generation_samples``; DGMR draws 6)."""
+        return self.config.generation_samples
+
+    def g_loss(
+        self,
+        fake: Tensor | Sequence[Tensor],
+        mask: Tensor,
+        context: Tensor | None,
+        real: Tensor | None = None,
+    ) -> Tensor:
+        """G's loss: D's verdict on each sample, masked and noised as reals are, averaged; plus
+        ``loss.grid_cell_weight`` x the grid-cell regulariser on the samples' mean (DGMR).
+
+        Parameters
+        ----------
+        fake
+            ``(B, T, C, H, W)``, or a sequence of ``generation_samples`` of them drawn from
+            the same context; D scores each one on its own, as in DGMR.
+        mask
+            ``(B, T, C, H, W)``, 1 where a cell is valid.
+        context
+            ``(B, T_in, C, H, W)`` frames a conditional G was given, or None.
+        real
+            ``(B, T, C, H, W)``, the real future; needed when ``loss.grid_cell_weight`` > 0.
+        """
+        fakes = [fake] if isinstance(fake, Tensor) else list(fake)
         extra = () if context is None else (context,)
-        with self.autocast():
-            logits = self.d_module(self._d_input(fake, mask), *extra).float()  # (B,)
-        loss = self.loss.g_loss(logits)
+        adversarial = []
+        # D's weights stay put in this phase: spectral norm computes each one once for all
+        # the samples (its power iteration advances once per G step, not once per sample)
+        with parametrize.cached():
+            for sample in fakes:
+                with self.autocast():
+                    logits = self.d_module(self._d_input(sample, mask), *extra).float()  # (B,)
+                adversarial.append(self.loss.g_loss(logits))
+        loss = adversarial[0] if len(adversarial) == 1 else torch.stack(adversarial).mean()
         self.report("Loss/G", loss)
-        return loss
+        weight = self.config.grid_cell_weight
+        if not weight:
+            return loss
+        if real is None:
+            raise ValueError("g_loss: loss.grid_cell_weight > 0 needs the real future (real=)")
+        fake_mean = fakes[0] if len(fakes) == 1 else torch.stack(fakes).mean(dim=0)
+        grid = losses.grid_cell_loss(fake_mean.float(), real.float(), mask)
+        self.report("Loss/grid_cell", grid)
+        return loss + weight * grid
 
     def penalties(
         self, real: Tensor, fake: Tensor, mask: Tensor, context: Tensor | None, d_step: int

@@ -47,6 +47,10 @@ class LossConfig:
     penalty_interval: int = 1  # lazy regularization: every k D steps, scaled by k
     instance_noise: float = 0.0  # initial std of noise added to D inputs
     instance_noise_steps: int = 1000  # annealed linearly to 0 over these steps
+    # DGMR's step recipe, conditional pipelines only: G samples per G step (D scores each)
+    # and the weight of the grid-cell regulariser on their mean (20 in DGMR; 0: off)
+    generation_samples: int = 1
+    grid_cell_weight: float = 0.0
 
     def validate(self, where: str) -> None:
         if self.label_smoothing and self.name != "bce":
@@ -60,6 +64,16 @@ class LossConfig:
                 raise SpecError(f"{where}.{key}: {getattr(self, key)} must be >= 0")
         if self.penalty_interval < 1 or self.instance_noise_steps < 1:
             raise SpecError(f"{where}: penalty_interval and instance_noise_steps must be >= 1")
+        if self.generation_samples < 1:
+            raise SpecError(
+                f"{where}.generation_samples: {self.generation_samples} must be >= 1 "
+                "(1: one sample per G step; DGMR uses 6)"
+            )
+        if not (math.isfinite(self.grid_cell_weight) and self.grid_cell_weight >= 0):
+            raise SpecError(
+                f"{where}.grid_cell_weight: {self.grid_cell_weight} must be a finite number "
+                ">= 0 (0: off; DGMR uses 20)"
+            )
 
 
 @dataclass(frozen=True)
@@ -298,6 +312,22 @@ def _check_splits(config: PipelineConfig) -> None:
             )
 
 
+def _check_dgmr_recipe(config: PipelineConfig) -> None:
+    loss = config.loss
+    if config.model.generator.conditional:
+        return
+    for key, value, default in (
+        ("grid_cell_weight", loss.grid_cell_weight, 0.0),
+        ("generation_samples", loss.generation_samples, 1),
+    ):
+        if value != default:
+            raise SpecError(
+                f"loss.{key}: {value} is DGMR's step recipe, which needs a conditional "
+                "generator (samples of one context against its real future); set "
+                f"model.generator.conditional: true or loss.{key}: {default}"
+            )
+
+
 def _minus_context(config: PipelineConfig) -> str:
     context = config.context_frames
     return f" minus model.generator.context_frames {context}" if context else ""
@@ -310,6 +340,7 @@ CROSS_SECTION_RULES = (
     _check_eval_schedule,
     _check_eval_lags,
     _check_splits,
+    _check_dgmr_recipe,
 )
 
 

@@ -244,14 +244,17 @@ def d_phase(run: Run, d_step: int) -> None:
 
 def g_phase(run: Run) -> None:
     """One G optimizer step over ``grad_accum`` fake batches, each with its own real batch's
-    mask (and context)."""
+    mask, context and future (``loss.generation_samples`` fakes of that context)."""
     accum = run.config.optim.grad_accum
     run.g.opt.zero_grad(set_to_none=True)
     for _ in range(accum):
-        _, mask, context = next_batch(run)
+        real, mask, context = next_batch(run)
         with run.autocast():
-            fake = generate(run, mask.shape[0], context)
-        loss = run.objective.g_loss(fake, mask, context)
+            fakes = [
+                generate(run, mask.shape[0], context)
+                for _ in range(run.objective.generation_samples)
+            ]
+        loss = run.objective.g_loss(fakes, mask, context, real)
         (loss / accum).backward()
     run.stats.report("Grad/G_norm", clip(run.g.module, run.config.optim.grad_clip))
     run.g.opt.step()
