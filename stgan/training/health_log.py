@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from stgan.atomic import atomic_path
 from stgan.training.health import Event
 
 FILENAME = "health.jsonl"
@@ -23,6 +24,18 @@ class HealthLog:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / FILENAME
+
+    def drop_after(self, step: int) -> None:
+        """Forget the events logged after ``step``: a resumed run logs them again.
+
+        The killed run went on past its last checkpoint; the resumed one repeats those
+        steps, so without this ``stgan doctor`` would list their events twice.
+        """
+        if not self.path.is_file():
+            return
+        kept = [event for event in read_health_log(self.path.parent) if event["step"] <= step]
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(json.dumps(event) + "\n" for event in kept))
 
     def append(self, events: Iterable[Event]) -> None:
         """One line per event: ``step``, ``detector``, ``value``, ``action``, ``message``."""

@@ -162,8 +162,11 @@ def setup(
         run.initial = snapshot(training_state(run))
     if dist.is_main:
         _write_run_files(run, fresh=state is None)
-        # on resume, TensorBoard drops what the killed run logged after its checkpoint
+        # on resume, TensorBoard and health.jsonl drop what the killed run logged after
+        # its checkpoint
         run.observers.logger = RunLogger(logdir, purge_step=run.step + 1 if resume else None)
+        if resume:
+            HealthLog(logdir).drop_after(run.step)
         run.logger.layout(data.spec.variable_names)
     return run
 

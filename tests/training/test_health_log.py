@@ -50,3 +50,14 @@ def test_no_log_and_a_line_cut_short(tmp_path):
     with (tmp_path / FILENAME).open("a") as file:
         file.write('{"step": 9, "detec')  # killed mid-write
     assert [e["step"] for e in read_health_log(tmp_path)] == [5]
+
+
+def test_a_resumed_run_forgets_the_events_after_its_checkpoint(tmp_path):
+    log = HealthLog(tmp_path)
+    log.append([Event("collapse", step, 0.1, "warn", f"m{step}") for step in (4, 8, 9, 12)])
+    log.drop_after(8)  # resumed from the step-8 checkpoint: steps 9.. are run again
+    assert [e["step"] for e in read_health_log(tmp_path)] == [4, 8]
+    log.append([Event("collapse", 9, 0.1, "warn", "m9")])
+    assert [e["message"] for e in read_health_log(tmp_path)] == ["m4", "m8", "m9"]
+    HealthLog(tmp_path / "none").drop_after(3)  # no log yet: nothing to do
+    assert not (tmp_path / "none").exists()
