@@ -1,4 +1,5 @@
-"""The names of the health detectors, read by the monitor and by the TensorBoard layout.
+"""The names of the health detectors and of the training scalars they watch, read by the
+monitor and by the TensorBoard layout.
 
 A leaf module, so that ``stgan.logging`` can lay out ``Health/<detector>`` charts
 without importing the training package.
@@ -15,3 +16,18 @@ DETECTORS = (
     "one_way",
     "stagnation",
 )
+
+# Training scalars the loop logs every ``train.log_every`` steps: the monitor watches
+# them and the TensorBoard layout charts each alone.
+LOSS_AND_D_SCALARS = (
+    "Loss/G",
+    "Loss/D",
+    "Loss/penalty",
+    "D/real_score",
+    "D/fake_score",
+    "D/real_acc",
+    "D/fake_acc",
+    "Grad/G_norm",
+    "Grad/D_norm",
+)
+DIVERSITY_SCALARS = ("Health/real_diversity", "Health/fake_diversity")

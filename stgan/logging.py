@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from stgan import __version__
-from stgan.health_names import DETECTORS
+from stgan.health_names import DETECTORS, DIVERSITY_SCALARS, LOSS_AND_D_SCALARS
 from stgan.metrics.registry import SHOWN
 from stgan.metrics.tensorboard import SCORE_SCALAR
 
@@ -90,21 +90,7 @@ class RunLogger:
 
 
 # the training scalars of the custom-scalars dashboard, each its own chart
-TRAINING_TAGS = (
-    "Loss/G",
-    "Loss/D",
-    "Loss/penalty",
-    "D/real_score",
-    "D/fake_score",
-    "D/real_acc",
-    "D/fake_acc",
-    "Grad/G_norm",
-    "Grad/D_norm",
-    "LR/G",
-    "LR/D",
-    "Health/real_diversity",
-    "Health/fake_diversity",
-)
+TRAINING_TAGS = (*LOSS_AND_D_SCALARS, "LR/G", "LR/D", *DIVERSITY_SCALARS)
 
 
 def _only(tag: str) -> list:

@@ -23,27 +23,14 @@ import numpy as np
 import torch
 
 from stgan.errors import SpecError
-from stgan.health_names import DETECTORS
+from stgan.health_names import DETECTORS, DIVERSITY_SCALARS, LOSS_AND_D_SCALARS
 from stgan.metrics.registry import COLLAPSE_WATCH
 
 Action = Literal["warn", "rollback", "stop"]
 
 # The values ``observe`` reads; any may be absent, and a NaN/Inf in any is divergence
 # (so is a finite blow-up of those in ``BLOWUP_WATCHED``).
-WATCHED = (
-    "Loss/G",
-    "Loss/D",
-    "Loss/penalty",
-    "D/real_score",
-    "D/fake_score",
-    "D/real_acc",
-    "D/fake_acc",
-    "Grad/G_norm",
-    "Grad/D_norm",
-    "Health/real_diversity",
-    "Health/fake_diversity",
-    "Health/nonfinite",
-)
+WATCHED = (*LOSS_AND_D_SCALARS, *DIVERSITY_SCALARS, "Health/nonfinite")
 
 # Losses whose D loss is bounded below by 0, reached only when D separates perfectly
 # (the WGAN critic loss is unbounded, and near 0 means the opposite: no separation).
