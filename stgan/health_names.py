@@ -31,3 +31,5 @@ LOSS_AND_D_SCALARS = (
     "Grad/D_norm",
 )
 DIVERSITY_SCALARS = ("Health/real_diversity", "Health/fake_diversity")
+# Each network's parameter L2 norm: weights that blow up while the losses stay finite.
+WEIGHT_SCALARS = ("Weights/G_norm", "Weights/D_norm")

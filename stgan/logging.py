@@ -12,7 +12,12 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from stgan import __version__
-from stgan.health_names import DETECTORS, DIVERSITY_SCALARS, LOSS_AND_D_SCALARS
+from stgan.health_names import (
+    DETECTORS,
+    DIVERSITY_SCALARS,
+    LOSS_AND_D_SCALARS,
+    WEIGHT_SCALARS,
+)
 from stgan.metrics.registry import SHOWN
 from stgan.metrics.tensorboard import SCORE_SCALAR
 
@@ -90,7 +95,7 @@ class RunLogger:
 
 
 # the training scalars of the custom-scalars dashboard, each its own chart
-TRAINING_TAGS = (*LOSS_AND_D_SCALARS, "LR/G", "LR/D", *DIVERSITY_SCALARS)
+TRAINING_TAGS = (*LOSS_AND_D_SCALARS, *WEIGHT_SCALARS, "LR/G", "LR/D", *DIVERSITY_SCALARS)
 
 
 def _only(tag: str) -> list:

@@ -23,14 +23,19 @@ import numpy as np
 import torch
 
 from stgan.errors import SpecError
-from stgan.health_names import DETECTORS, DIVERSITY_SCALARS, LOSS_AND_D_SCALARS
+from stgan.health_names import (
+    DETECTORS,
+    DIVERSITY_SCALARS,
+    LOSS_AND_D_SCALARS,
+    WEIGHT_SCALARS,
+)
 from stgan.metrics.registry import COLLAPSE_WATCH
 
 Action = Literal["warn", "rollback", "stop"]
 
 # The values ``observe`` reads; any may be absent, and a NaN/Inf in any is divergence
 # (so is a finite blow-up of those in ``BLOWUP_WATCHED``).
-WATCHED = (*LOSS_AND_D_SCALARS, *DIVERSITY_SCALARS, "Health/nonfinite")
+WATCHED = (*LOSS_AND_D_SCALARS, *WEIGHT_SCALARS, *DIVERSITY_SCALARS, "Health/nonfinite")
 
 # Losses whose D loss is bounded below by 0, reached only when D separates perfectly
 # (the WGAN critic loss is unbounded, and near 0 means the opposite: no separation).
@@ -39,9 +44,12 @@ _ZERO_FLOOR_LOSSES = ("bce", "lsgan", "hinge")
 # A median of fewer gradient norms is too noisy to call a 10x departure from it.
 _MIN_MEDIAN_POINTS = 10
 
-# The values whose finite blow-up is divergence: losses, D scores, gradient norms and the
-# fakes' batch diversity (G's output scale, where G's weights blowing up shows first).
+# The values whose finite blow-up is divergence: losses, D scores, gradient and weight
+# norms and the fakes' batch diversity (G's output scale, where G's weights blowing up
+# shows first). A weight norm's size comes with the model's widths (order 10-100 at He
+# init), so it is measured against its own history only: never at its first observation.
 BLOWUP_WATCHED = (
+    *WEIGHT_SCALARS,
     "Loss/G",
     "Loss/D",
     "Loss/penalty",
@@ -272,6 +280,12 @@ def batch_diversity(x: torch.Tensor) -> float:
         return 0.0
     flat = x.detach().float().flatten(1)  # (B, N)
     return float(torch.pdist(flat).mean()) / math.sqrt(flat.shape[1])
+
+
+def weight_norm(module: torch.nn.Module) -> float:
+    """The L2 norm of all of ``module``'s parameters together."""
+    norms = [p.detach().norm() for p in module.parameters() if p.numel()]
+    return float(torch.stack(norms).norm()) if norms else 0.0
 
 
 def nonfinite_parameters(*modules: torch.nn.Module) -> bool:
@@ -524,7 +538,9 @@ class Monitor:
         ratios = {
             key: abs(seen[key]) / self._scale(key)
             for key in BLOWUP_WATCHED
-            if key in seen and math.isfinite(seen[key])
+            if key in seen
+            and math.isfinite(seen[key])
+            and (key not in WEIGHT_SCALARS or self._scales.get(key))
         }
         return {k: r for k, r in ratios.items() if r > self.config.blowup_factor}
 

@@ -42,7 +42,7 @@ from stgan.training.checkpoint import seed_everything
 from stgan.training.config import PipelineConfig, resolved_dict
 from stgan.training.distributed import Dist, init_distributed, resolve_device, shutdown
 from stgan.training.evaluation import Evaluation, Evaluator
-from stgan.training.health import Event, Monitor, nonfinite_parameters
+from stgan.training.health import Event, Monitor, nonfinite_parameters, weight_norm
 from stgan.training.health_log import HealthLog
 from stgan.training.hparams import hparam_metrics, hparam_values
 from stgan.training.leftovers import remove_leftovers
@@ -289,6 +289,8 @@ def clip(model: nn.Module, max_norm: float) -> torch.Tensor:
 
 def log_step(run: Run, bar: tqdm) -> dict[str, float]:
     run.stats.report("Health/nonfinite", float(nonfinite_parameters(run.g.module, run.d.module)))
+    run.stats.report("Weights/G_norm", weight_norm(run.g.module))
+    run.stats.report("Weights/D_norm", weight_norm(run.d.module))
     if run.device.type == "cuda":
         run.stats.report("Perf/gpu_mem_gb", torch.cuda.max_memory_allocated(run.device) / 2**30)
     values = run.stats.collect()  # averaged across ranks

@@ -48,6 +48,8 @@ def healthy(i: int, rng: np.random.Generator) -> Values:
         ),
         "Grad/G_norm": 2.0 * math.exp(0.3 * rng.standard_normal()),
         "Grad/D_norm": 5.0 * math.exp(0.3 * rng.standard_normal()),
+        "Weights/G_norm": 40.0 + 0.01 * i,  # slow drift, as Adam moves the weights
+        "Weights/D_norm": 25.0 + 0.01 * i,
         "Health/real_diversity": 1.3 + 0.05 * rng.standard_normal(),
         "Health/fake_diversity": 1.1 + 0.1 * rng.standard_normal(),
         "Health/nonfinite": 0.0,
@@ -100,7 +102,16 @@ def test_nonfinite_parameters_and_inf_gradients_are_divergence():
 
 
 @pytest.mark.parametrize(
-    "key", ["Loss/G", "Loss/D", "D/fake_score", "Grad/G_norm", "Health/fake_diversity"]
+    "key",
+    [
+        "Loss/G",
+        "Loss/D",
+        "D/fake_score",
+        "Grad/G_norm",
+        "Weights/G_norm",
+        "Weights/D_norm",
+        "Health/fake_diversity",
+    ],
 )
 def test_a_finite_blow_up_is_divergence(key):
     config = HealthConfig()
@@ -436,3 +447,25 @@ def test_rank_correlation():
     assert rank_correlation([1, 2, 3, 4], [10, 20, 25, 40]) == pytest.approx(1.0)
     assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert rank_correlation([1, 2, 3], [5, 5, 5]) == 0.0
+
+
+def test_weight_norm_is_the_norm_of_all_parameters_together():
+    import torch
+
+    from stgan.training.health import weight_norm
+
+    layer = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)  # six ones
+        layer.bias.copy_(torch.tensor([2.0, 4.0]))
+    assert weight_norm(layer) == pytest.approx(math.sqrt(6 + 4 + 16))
+    assert weight_norm(torch.nn.ReLU()) == 0.0
+
+
+def test_a_weight_norm_is_measured_against_its_own_history_only():
+    # a wide model's weight norm is large from the start: no absolute floor applies to it
+    monitor = Monitor(HealthConfig(blowup_factor=10.0))
+    wide = lambda i, v: {**v, "Weights/G_norm": 5000.0}  # noqa: E731
+    assert run(monitor, 20, wide) == []
+    events = run(monitor, 1, lambda i, v: {**v, "Weights/G_norm": 5e4 + 1}, start=20)
+    assert detectors(events) == ["divergence"] and "Weights/G_norm" in events[0].message
