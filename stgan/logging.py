@@ -19,6 +19,9 @@ from stgan.metrics.tensorboard import SCORE_SCALAR
 # The text each session of a run writes first: the stgan version that writes its events
 # (TensorBoard's Text tab; scripts/screenshots.py refuses a run older than the code).
 VERSION_TAG = "Run/stgan_version"
+# The subdirectory (TensorBoard run) of the quick evaluations' scalars: under the same tags
+# as the full evaluations, so TensorBoard draws both in each metric's chart, one colour a run.
+QUICK_RUN = "quick"
 
 
 class RunLogger:
@@ -26,12 +29,24 @@ class RunLogger:
     training session, a resumed one too) first records the stgan version writing it."""
 
     def __init__(self, logdir: Path, purge_step: int | None = None) -> None:
+        self.logdir, self.purge_step = Path(logdir), purge_step
         self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
         self.writer.add_text(VERSION_TAG, __version__, 0)
+        self.quick_writer: SummaryWriter | None = None  # opened by the first quick_scalars
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+
+    def quick_scalars(self, values: Mapping[str, float], step: int) -> None:
+        """A quick evaluation's scalars, in the run ``QUICK_RUN`` (``<logdir>/quick``)."""
+        if self.quick_writer is None:
+            self.quick_writer = SummaryWriter(
+                log_dir=str(self.logdir / QUICK_RUN), purge_step=self.purge_step
+            )
+        for tag, value in values.items():
+            self.quick_writer.add_scalar(tag, value, step)
+        self.quick_writer.flush()
 
     def figures(self, figures: Mapping, step: int) -> None:
         """Matplotlib figures as images, ``Figures/<key>``; each figure is closed."""
@@ -87,6 +102,8 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+        if self.quick_writer is not None:
+            self.quick_writer.close()
 
 
 # the training scalars of the custom-scalars dashboard, each its own chart
