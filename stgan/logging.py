@@ -44,6 +44,7 @@ class RunLogger:
             self.quick_writer = SummaryWriter(
                 log_dir=str(self.logdir / QUICK_RUN), purge_step=self.purge_step
             )
+            self.quick_writer.add_text(VERSION_TAG, __version__, 0)
         for tag, value in values.items():
             self.quick_writer.add_scalar(tag, value, step)
         self.quick_writer.flush()
@@ -73,7 +74,8 @@ class RunLogger:
         series by run, so two tags in one chart differ only by marker, and its default
         outlier clipping cuts the one with the larger scale): losses, D, gradients, LR,
         the score, one 0/1 chart per health detector, and each metric over its floor
-        (``Relative/``: 1 is the floor, model and floor on one scale whatever the units)."""
+        (``Relative/``: 1 is the floor, model and floor on one scale whatever the units;
+        the quick evaluations' run ``QUICK_RUN`` adds its points to these charts)."""
         charts = {
             "Training": _charts(TRAINING_TAGS),
             "Selection": {"score (best.pt minimizes; 1 = floor)": _only(SCORE_SCALAR)},

@@ -7,7 +7,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from stgan.errors import SpecError
-from stgan.logging import QUICK_RUN
+from stgan.logging import QUICK_RUN, VERSION_TAG
+from stgan.pipeline import Paths, clear
 from stgan.training.checkpoint import load_checkpoint
 from stgan.training.config import load_pipeline
 from stgan.training.loop import train
@@ -55,6 +56,9 @@ def test_quick_evaluations_run_between_full_ones_in_their_own_run(runs):
         for metric in ("c2st", "coverage", "recall"):  # whole-sequence: full ones only
             assert f"Metrics/{var}/{metric}" not in quick
     assert "Metrics/score" not in quick
+    events = EventAccumulator(str(logdir / QUICK_RUN))
+    events.Reload()  # the version record scripts/screenshots.py checks
+    assert f"{VERSION_TAG}/text_summary" in events.Tags()["tensors"]
     seconds = main["Perf/quick_eval_seconds"]
     assert [step for step, _ in seconds] == QUICK_STEPS and all(v > 0 for _, v in seconds)
 
@@ -70,6 +74,13 @@ def test_quick_evaluations_change_no_training_state(runs):
         for key in ("G", "EMA"):  # the RNG streams of training are untouched
             for k, v in a[key].items():
                 assert torch.equal(v, b[key][k]), (name, key, k)
+
+
+def test_a_forced_rerun_clears_the_quick_run(tmp_path):
+    (tmp_path / QUICK_RUN).mkdir()
+    (tmp_path / QUICK_RUN / "events.out.tfevents.1.host").write_bytes(b"old")
+    clear(Paths(tmp_path))  # stgan run --force
+    assert not (tmp_path / QUICK_RUN).exists()
 
 
 def _config(tmp_path, *overrides, **eval_section):
