@@ -117,3 +117,12 @@ def test_bad_quick_settings_are_one_line_errors(tmp_path, overrides, message):
     with pytest.raises(SpecError, match=message) as error:
         _config(tmp_path, *overrides, every=250)
     assert "\n" not in str(error.value)
+
+
+def test_a_resumed_run_logs_each_quick_evaluation_once(tmp_path):
+    config = load_pipeline(tiny_pipeline(tmp_path, eval=EVAL))
+    train(config, tmp_path / "run", device="cpu", max_steps=5)
+    (tmp_path / "run" / "checkpoints" / "ckpt_00000005.pt").unlink()  # as if killed after 5
+    train(config, tmp_path / "run", device="cpu", resume=True)  # from step 3: 4, 5 again
+    steps = [step for step, _ in _scalars(tmp_path / "run" / QUICK_RUN)["Metrics/tas/lsd_db"]]
+    assert steps == QUICK_STEPS
