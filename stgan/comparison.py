@@ -136,6 +136,8 @@ class Comparison:
 
     ``floor``: the training split's windows (same rule, same count), or ``None`` when no
     second real sample is at hand. The floor is measured once, on first use.
+    ``whole_sequence=False`` leaves out the whole-sequence metrics (``evaluate_arrays``):
+    the cheap comparison of in-training quick evaluations.
     """
 
     def __init__(
@@ -146,11 +148,17 @@ class Comparison:
         lags: int | None = None,
         seed: int = 0,
         device: torch.device | str | None = None,
+        whole_sequence: bool = True,
     ) -> None:
         self.real = real
         self.floor_windows = floor
         self.criterion = criterion
-        self.options = {"lags": lags, "seed": seed, "device": device}
+        self.options = {
+            "lags": lags,
+            "seed": seed,
+            "device": device,
+            "whole_sequence": whole_sequence,
+        }
 
     @cached_property
     def floor(self) -> dict[str, Any] | None:

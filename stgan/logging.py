@@ -24,6 +24,9 @@ from stgan.metrics.tensorboard import SCORE_SCALAR
 # The text each session of a run writes first: the stgan version that writes its events
 # (TensorBoard's Text tab; scripts/screenshots.py refuses a run older than the code).
 VERSION_TAG = "Run/stgan_version"
+# The subdirectory (TensorBoard run) of the quick evaluations' scalars: under the same tags
+# as the full evaluations, so TensorBoard draws both in each metric's chart, one colour a run.
+QUICK_RUN = "quick"
 
 
 class RunLogger:
@@ -31,12 +34,25 @@ class RunLogger:
     training session, a resumed one too) first records the stgan version writing it."""
 
     def __init__(self, logdir: Path, purge_step: int | None = None) -> None:
+        self.logdir, self.purge_step = Path(logdir), purge_step
         self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
         self.writer.add_text(VERSION_TAG, __version__, 0)
+        self.quick_writer: SummaryWriter | None = None  # opened by the first quick_scalars
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+
+    def quick_scalars(self, values: Mapping[str, float], step: int) -> None:
+        """A quick evaluation's scalars, in the run ``QUICK_RUN`` (``<logdir>/quick``)."""
+        if self.quick_writer is None:
+            self.quick_writer = SummaryWriter(
+                log_dir=str(self.logdir / QUICK_RUN), purge_step=self.purge_step
+            )
+            self.quick_writer.add_text(VERSION_TAG, __version__, 0)
+        for tag, value in values.items():
+            self.quick_writer.add_scalar(tag, value, step)
+        self.quick_writer.flush()
 
     def figures(self, figures: Mapping, step: int) -> None:
         """Matplotlib figures as images, ``Figures/<key>``; each figure is closed."""
@@ -63,7 +79,8 @@ class RunLogger:
         series by run, so two tags in one chart differ only by marker, and its default
         outlier clipping cuts the one with the larger scale): losses, D, gradients, LR,
         the score, one 0/1 chart per health detector, and each metric over its floor
-        (``Relative/``: 1 is the floor, model and floor on one scale whatever the units)."""
+        (``Relative/``: 1 is the floor, model and floor on one scale whatever the units;
+        the quick evaluations' run ``QUICK_RUN`` adds its points to these charts)."""
         charts = {
             "Training": _charts(TRAINING_TAGS),
             "Selection": {"score (best.pt minimizes; 1 = floor)": _only(SCORE_SCALAR)},
@@ -92,6 +109,8 @@ class RunLogger:
 
     def close(self) -> None:
         self.writer.close()
+        if self.quick_writer is not None:
+            self.quick_writer.close()
 
 
 # the training scalars of the custom-scalars dashboard, each its own chart

@@ -76,7 +76,9 @@ def run_pipeline(
 
 def clear(paths: Paths) -> None:
     """Remove what earlier runs wrote (checkpoints, events, outputs) from the run directory."""
-    for path in (paths.checkpoints, paths.figures, paths.tensorboard):
+    from stgan.logging import QUICK_RUN
+
+    for path in (paths.checkpoints, paths.figures, paths.tensorboard, paths.root / QUICK_RUN):
         shutil.rmtree(path, ignore_errors=True)
     for path in (paths.synthetic, paths.report, *paths.root.glob("events.out.tfevents.*")):
         path.unlink(missing_ok=True)

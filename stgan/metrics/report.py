@@ -71,6 +71,7 @@ def evaluate_arrays(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = False,
+    whole_sequence: bool = True,
 ) -> dict[str, Any]:
     """Compare real and synthetic ``{variable: (sample, time, y, x)}`` arrays, NaN = missing.
 
@@ -92,6 +93,10 @@ def evaluate_arrays(
     progress : bool
         Show a progress bar over the batches on stderr once the run takes over
         ``PROGRESS_DELAY_S`` seconds.
+    whole_sequence : bool
+        Compute the whole-sequence metrics (mmd2, c2st, precision, recall, density,
+        coverage), which keep samples and fit classifiers; ``False``: the streaming ones
+        only (acf, psd, the marginal and increment distributions), for cheap evaluations.
 
     Returns
     -------
@@ -107,7 +112,13 @@ def evaluate_arrays(
         check_arrays(real, floor_real, lags)
     sides = [real, synthetic] + ([real, floor_real] if floor_real is not None else [])
     batches = sum(math.ceil(_count(arrays) / batch_size) for arrays in sides)
-    options = {"lags": lags, "device": device, "batch_size": batch_size, "seed": seed}
+    options = {
+        "lags": lags,
+        "device": device,
+        "batch_size": batch_size,
+        "seed": seed,
+        "whole_sequence": whole_sequence,
+    }
     with _progress_bar(batches, progress) as bar:
         variables, cross = _compare(real, synthetic, bar=bar, **options)
         report = {
@@ -170,16 +181,12 @@ def _compare(
     batch_size: int,
     seed: int,
     bar: tqdm,
+    whole_sequence: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], CrossCorrelation]:
     cap = sample_cap(real)
-    metrics = {
-        name: [
-            ACF(lags, device),
-            PSD(device),
-            Marginal(seed=seed),
-            Increments(seed=seed),
-            Sequences(cap=cap, seed=seed),
-        ]
+    metrics: dict[str, list[PairMetric]] = {
+        name: [ACF(lags, device), PSD(device), Marginal(seed=seed), Increments(seed=seed)]
+        + ([Sequences(cap=cap, seed=seed)] if whole_sequence else [])
         for name in real
     }
     cross = CrossCorrelation()

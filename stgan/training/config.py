@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,6 +150,11 @@ class TrainConfig:
             raise SpecError(f"{where}.threads: {self.threads} must be >= 0 (0: automatic)")
 
 
+# By default an interval between two full evaluations is cut into this many by quick ones
+# (QUICK_PER_FULL - 1 of them), so each metric's curve has points between the full ones.
+QUICK_PER_FULL = 5
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Domain metrics during training: EMA samples against a real split, in physical units."""
@@ -160,6 +166,10 @@ class EvalConfig:
     figures: bool = True  # log ACF/PSD/histogram/frames/Hovmoeller figures
     # best.pt minimizes the selection score of these (stgan.metrics.registry)
     criterion: tuple[str, ...] = DEFAULT_CRITERION
+    # cheap evaluations (streaming metrics only, logged as run "quick") every N steps
+    # between the full ones; None: derived (PipelineConfig.quick_eval_every), 0: off
+    quick_every: int | None = None
+    quick_samples: int = 16  # sequences drawn per quick evaluation (and real windows)
 
     def validate(self, where: str) -> None:
         if self.every < 0 or self.samples < MIN_SAMPLES:
@@ -167,6 +177,13 @@ class EvalConfig:
                 f"{where}: every must be >= 0 and samples >= {MIN_SAMPLES} "
                 "(c2st's 5 folds and the k=5 neighbours need them)"
             )
+        if self.quick_every is not None and self.quick_every < 0:
+            raise SpecError(
+                f"{where}.quick_every: {self.quick_every} must be >= 0 (0: no quick "
+                "evaluations; leave it out for the default)"
+            )
+        if self.quick_samples < MIN_SAMPLES:
+            raise SpecError(f"{where}.quick_samples: {self.quick_samples} must be >= {MIN_SAMPLES}")
         check_criterion(self.criterion, f"{where}.criterion")
 
 
@@ -233,6 +250,25 @@ class PipelineConfig:
         every = self.eval.every
         return range(every, self.train.steps + 1, every) if every else range(0)
 
+    @property
+    def quick_eval_every(self) -> int:
+        """Steps between quick evaluations: ``eval.quick_every`` as written, or by default
+        ``eval.every // QUICK_PER_FULL`` (never below ``train.log_every``), 0 (off) when
+        that leaves no step between two full evaluations or evaluation is off."""
+        written, every = self.eval.quick_every, self.eval.every
+        if written is not None:
+            return written if every else 0
+        derived = max(every // QUICK_PER_FULL, self.train.log_every)
+        return derived if every // QUICK_PER_FULL and derived < every else 0
+
+    @cached_property  # the loop tests each step against it
+    def quick_eval_steps(self) -> frozenset[int]:
+        """Steps at which training evaluates cheaply: multiples of :attr:`quick_eval_every`
+        up to ``train.steps``, except the full evaluations' steps."""
+        every = self.quick_eval_every
+        steps = range(every, self.train.steps + 1, every) if every else range(0)
+        return frozenset(steps).difference(self.eval_steps)
+
 
 MIN_OUTPUT_FRAMES = 2  # the ACF metrics need a lag
 
@@ -291,6 +327,22 @@ def _check_eval_schedule(config: PipelineConfig) -> None:
         )
 
 
+def _check_quick_schedule(config: PipelineConfig) -> None:
+    quick, every, steps = config.eval.quick_every, config.eval.every, config.train.steps
+    if not quick:
+        return
+    if not every:
+        raise SpecError(
+            f"eval.quick_every: {quick} needs full evaluations, but eval.every is 0; set "
+            "eval.every > 0, or eval.quick_every: 0"
+        )
+    if quick > steps:
+        raise SpecError(
+            f"eval.quick_every: {quick} is more than train.steps {steps}, so no quick "
+            f"evaluation would run; use eval.quick_every <= {steps}, or 0 to turn them off"
+        )
+
+
 def _check_eval_lags(config: PipelineConfig) -> None:
     lags, frames = config.eval.lags, config.output_frames
     if config.eval.every and lags is not None and not 1 <= lags < frames:
@@ -338,6 +390,7 @@ CROSS_SECTION_RULES = (
     _check_temporal_factor,
     _check_dual_frames,
     _check_eval_schedule,
+    _check_quick_schedule,
     _check_eval_lags,
     _check_splits,
     _check_dgmr_recipe,

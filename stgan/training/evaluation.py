@@ -5,6 +5,11 @@ of ``stgan.comparison``: ``eval.samples`` sequences drawn with ``report.seed`` (
 ``stgan run`` generates with) against as many windows of ``eval.split``, with the training
 split as the floor. Its score is ``stgan.metrics.registry.selection_score`` of the report
 (1.0 is the floor, lower is better), the number that keeps ``best.pt``.
+
+Between the full evaluations (``PipelineConfig.quick_eval_steps``) a quick one draws
+``eval.quick_samples`` sequences the same way and computes only the streaming metrics
+(no c2st, mmd2 or precision/recall/density/coverage), against a floor of as many training
+windows. It only informs: no score, no ``best.pt``, no health check, no state.
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ class Evaluator:
         self.transforms = data.transforms
         self.variables = list(data.spec.variable_names)
         self.comparison = comparison_for_training(config, data, device, grid)
+        self.quick_comparison = (
+            comparison_for_training(config, data, device, grid, quick=True)
+            if config.quick_eval_steps
+            else None
+        )
         self.best = math.inf
         self.best_step = -1  # the step of ``best`` (the one best.pt holds); -1 before any
 
@@ -72,18 +82,30 @@ class Evaluator:
             evaluation.figures = self.comparison.figures(report, synthetic)
         return evaluation
 
-    def sample(self, g: torch.nn.Module) -> dict[str, Any]:
-        """``eval.samples`` sequences in physical units, as ``stgan run`` generates them."""
+    def quick(self, g: torch.nn.Module) -> dict[str, float]:
+        """The streaming metrics of ``eval.quick_samples`` sequences, as TensorBoard
+        scalars (``Metrics/``, ``Floor/``, ``Relative/``; no score); changes no state."""
+        if self.quick_comparison is None:
+            raise ValueError("no quick evaluations in this config (eval.quick_every)")
+        report = self.quick_comparison.report(self.sample(g, quick=True))
+        del report["score"]  # the score is the full evaluation's (it keeps best.pt)
+        return _scalars(report)
+
+    def sample(self, g: torch.nn.Module, quick: bool = False) -> dict[str, Any]:
+        """``eval.samples`` (``quick``: ``eval.quick_samples``) sequences in physical units,
+        as ``stgan run`` generates them."""
+        comparison = self.quick_comparison if quick else self.comparison
+        count = self.config.eval.quick_samples if quick else self.config.eval.samples
         was_training = g.training
         g.eval()
         try:
             values = sample_sequences(
                 g,
                 self.transforms,
-                self.config.eval.samples,
+                count,
                 self.config.output_frames,
                 self.config.report.seed,
-                context=_normalized(self.comparison, self.transforms),
+                context=_normalized(comparison, self.transforms),
             )
         finally:
             g.train(was_training)
@@ -104,15 +126,19 @@ def comparison_for_training(
     data: PreparedData,
     device: torch.device,
     grid: Mapping[str, Any] | None = None,
+    quick: bool = False,
 ) -> Comparison:
-    """The comparison in-training evaluation uses: ``eval.split`` on the trained grid."""
+    """The comparison in-training evaluation uses: ``eval.split`` on the trained grid;
+    ``quick``: ``eval.quick_samples`` windows and the streaming metrics only."""
     grid = grid or describe_grid(data.source, config.spec.patch)
+    count = config.eval.quick_samples if quick else config.eval.samples
     return split_comparison(
         data.source,
         data.layout,
         config.eval.split,
-        Cut(config.eval.samples, config.output_frames, config.context_frames, Crop.of_grid(grid)),
+        Cut(count, config.output_frames, config.context_frames, Crop.of_grid(grid)),
         **comparison_options(config),
+        whole_sequence=not quick,
     )
 
 

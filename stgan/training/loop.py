@@ -222,6 +222,8 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
         # this step's evaluation before its checkpoint, so the checkpoint holds it (the
         # evaluator's best, the monitor's view of it); acting on it comes after
         scored = evaluate(run) if run.step in cfg.eval_steps else None
+        if run.step in cfg.quick_eval_steps:  # between full evaluations, for the curves
+            quick_evaluate(run)
         if run.step % cfg.train.ckpt_every == 0 or run.step == stop:
             save(run)
         if scored:
@@ -329,6 +331,18 @@ def evaluate(run: Run) -> tuple[Evaluation, list[Event]] | None:
     if run.dist.enabled:  # only rank 0 evaluates: a rollback or stop there alone would
         events = [dataclasses.replace(e, action="warn") for e in events]  # split the ranks
     return evaluation, events
+
+
+def quick_evaluate(run: Run) -> None:
+    """The cheap metrics of the EMA generator (rank 0), logged as run ``quick``, and the
+    seconds they took (``Perf/quick_eval_seconds``); nothing else reads them."""
+    evaluator = run.observers.evaluator
+    if evaluator is None or run.logger is None:
+        return
+    tick = time.perf_counter()
+    scalars = evaluator.quick(run.ema.model)
+    run.logger.quick_scalars(scalars, run.step)
+    run.logger.scalars({"Perf/quick_eval_seconds": time.perf_counter() - tick}, run.step)
 
 
 def act_on_evaluation(
