@@ -8,6 +8,14 @@ Run: ``python benchmarks/train_step.py [--size 64] [--frames 16] [--batch 8] [--
 
 ``--dgmr`` runs DGMR's configuration side by side (:mod:`dgmr_side_by_side`): stgan's
 conditional convgru G with the dual D and DGMR's step recipe, beside the public DGMR port.
+
+``--compile`` times the demo pipeline's training step (``pipelines/demo.yaml``: its data,
+models, loss and batch; ``stgan.training.loop``'s D and G phases) eager and with
+``train.compile: true`` (inductor), one thread, each in its own process. ``--warmup`` steps
+first absorb the compile time (printed apart: the first steps' time beyond the steady
+step's), then ``--steps`` steps are timed; prints the speed-up (goal >= 1.3x).
+
+    python benchmarks/train_step.py --compile --steps 20 [--warmup 3]
 """
 
 from __future__ import annotations
@@ -18,8 +26,11 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+DEMO = Path(__file__).resolve().parents[1] / "pipelines" / "demo.yaml"
 GENERATORS = ("convgru", "convlstm", "conv3d")
 DISCRIMINATORS = ("conv3d", "dual")
 
@@ -74,6 +85,63 @@ def measure(g_name: str, d_name: str, args: argparse.Namespace) -> dict:
     return {"s_per_step": seconds, "samples_per_s": args.batch / seconds, "peak_gib": peak}
 
 
+def demo_step_times(compiled: bool, args: argparse.Namespace) -> dict:
+    """Seconds of each of the demo's first ``warmup + steps`` training steps, one thread."""
+    import torch
+
+    from stgan.training.config import load_pipeline
+    from stgan.training.distributed import Dist
+    from stgan.training.loop import d_phase, g_phase, setup
+
+    torch.set_num_threads(1)
+    overrides = (f"train.compile={str(compiled).lower()}", "train.threads=1", "eval.every=0")
+    config = load_pipeline(DEMO, overrides)
+    with tempfile.TemporaryDirectory() as logdir:
+        run = setup(config, Path(logdir), torch.device("cpu"), Dist(), resume=False)
+
+        def step() -> None:
+            run.objective.begin_step(run.step)
+            for i in range(config.optim.n_critic):
+                d_phase(run, run.d_steps + i)
+            g_phase(run)
+            run.step += 1
+
+        times = []
+        for _ in range(args.warmup + args.steps):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        with torch.profiler.profile() as prof:
+            step()
+    # convolutions (forward and backward) stay ATen/oneDNN calls under inductor on CPU
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    conv = sum(e.self_cpu_time_total for e in prof.key_averages() if "conv" in e.key)
+    return {"times": times, "batch": config.train.batch_size, "conv_share": conv / total}
+
+
+def compare_compile(args: argparse.Namespace) -> None:
+    """Eager against compiled demo steps, each mode in its own process (fresh caches)."""
+    print(f"demo step ({DEMO.name}), CPU, 1 thread: {args.warmup} warm-up + {args.steps} timed")
+    steady = {}
+    for mode in ("eager", "compiled"):
+        child = [sys.executable, __file__, "--compile-one", mode, *sys.argv[1:]]
+        done = subprocess.run(child, capture_output=True, text=True)
+        if done.returncode:
+            print(f"{mode}: failed\n{done.stderr[-3000:]}")
+            return
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        timed = sorted(r["times"][args.warmup :])
+        steady[mode] = timed[len(timed) // 2]  # the median step: robust to other jobs' bursts
+        extra = sum(r["times"][: args.warmup]) - args.warmup * steady[mode]
+        print(
+            f"{mode:<9} {steady[mode]:>7.3f} s/step (median) {r['batch'] / steady[mode]:>7.1f} "
+            f"samples/s; warm-up {args.warmup} steps {sum(r['times'][: args.warmup]):.1f} s "
+            f"({extra:.1f} s beyond steady steps: {'compile' if mode == 'compiled' else 'first-step'} time)"
+        )
+        print(f"{'':<9} convolution ops: {r['conv_share']:.0%} of the step's CPU time")
+    print(f"speed-up compiled/eager: {steady['eager'] / steady['compiled']:.2f}x (goal >= 1.3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -86,6 +154,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--one", nargs=2, metavar=("G", "D"), help=argparse.SUPPRESS)
     parser.add_argument(
+        "--compile", action="store_true", help="the demo step eager against torch.compile"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="--compile: untimed first steps")
+    parser.add_argument("--compile-one", choices=("eager", "compiled"), help=argparse.SUPPRESS)
+    parser.add_argument(
         "--dgmr",
         action="store_true",
         help="DGMR's configuration beside the DGMR port (options: --dgmr --help)",
@@ -96,6 +169,12 @@ def main() -> None:
         dgmr_main([a for a in sys.argv[1:] if a != "--dgmr"])
         return
     args = parser.parse_args()
+    if args.compile_one:
+        print(json.dumps(demo_step_times(args.compile_one == "compiled", args)))
+        return
+    if args.compile:
+        compare_compile(args)
+        return
     if args.one:
         print(json.dumps(measure(*args.one, args)))
         return

@@ -62,6 +62,10 @@ from stgan.training.state import (
 )
 from stgan.training.stats import Stats
 
+# torch.compile's options for G and D (train.compile): one static graph per input shape (D
+# sees 2B windows in the D phase, B in the G phase; a dynamic batch graph is slower on CPU)
+COMPILE_OPTIONS: dict = {"dynamic": False}
+
 # Called on rank 0 after each in-training evaluation (e.g. by `stgan sweep` to prune);
 # an exception raised there ends training after the logs are closed.
 OnEvaluation = Callable[[Run, Evaluation], None]
@@ -191,8 +195,10 @@ def build_networks(
     ).to(device)
     ema = EMA(g_module, config.optim.ema_decay)
     opt_g, opt_d = adam_pair(g_module, d_module, config.optim)
-    g = _network(g_module, opt_g, config, dist, device)
-    return g, _network(d_module, opt_d, config, dist, device), ema
+    g = _network(g_module, opt_g, config, dist, device, compiled=config.train.compile)
+    # R1 and WGAN-GP differentiate D's gradient: torch.compile has no double backward
+    d_compiled = config.train.compile and not (config.loss.r1_gamma or config.loss.gp_weight)
+    return g, _network(d_module, opt_d, config, dist, device, compiled=d_compiled), ema
 
 
 def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, float]:
@@ -390,9 +396,18 @@ def _network(
     config: PipelineConfig,
     dist: Dist,
     device: torch.device,
+    compiled: bool,
 ) -> Network:
-    """``module`` with its optimizer, LR schedule and compiled and/or DDP-wrapped forward."""
-    wrapped = torch.compile(module) if config.train.compile else module
+    """``module`` with its optimizer, LR schedule and compiled and/or DDP-wrapped forward.
+
+    ``compiled`` compiles ``module`` in place (:data:`COMPILE_OPTIONS`), so the bare module
+    the G phase scores fakes with (``Network.module``) runs compiled too; its state dict keeps
+    its keys. D under R1 or WGAN-GP stays eager (``build_networks``): their gradient of D's
+    gradient is a double backward, which compiled graphs do not support.
+    """
+    if compiled:
+        module.compile(**COMPILE_OPTIONS)
+    wrapped = module
     if dist.enabled:
         wrapped = DDP(wrapped, device_ids=[device.index] if device.type == "cuda" else None)
     return Network(module, wrapped, opt, scheduler(opt, config.optim, config.train.steps))
