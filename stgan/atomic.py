@@ -18,7 +18,7 @@ import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from stgan.errors import StganError
@@ -93,13 +93,34 @@ def _free(directory: Path) -> str:
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """Delete ``.NAME.PID.*.tmp`` files beside ``path`` whose writer process has exited."""
     path = Path(path)
+    candidates = path.parent.glob(f".{glob.escape(path.name)}.*.tmp")
+    return _remove_stale(tmp for tmp in candidates if _temporary_of(tmp)[0] == path.name)
+
+
+def remove_stale_temporaries_in(folder: str | Path) -> list[Path]:
+    """Delete every ``.NAME.PID.*.tmp`` file in ``folder`` whose writer process has exited."""
+    return _remove_stale(Path(folder).glob(".*.tmp"))
+
+
+def _remove_stale(candidates: Iterable[Path]) -> list[Path]:
     removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    for tmp in candidates:
+        pid = _temporary_of(tmp)[1]
+        if pid is not None and not _alive(pid):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def _temporary_of(tmp: Path) -> tuple[str | None, int | None]:
+    """(target name, writer's PID) of an ``atomic_path`` temporary ``.NAME.PID.XXXXXXXX.tmp``;
+    ``(None, None)`` for any other name (mkstemp's random part has no dot)."""
+    if not (tmp.name.startswith(".") and tmp.name.endswith(".tmp")):
+        return None, None
+    parts = tmp.name[1 : -len(".tmp")].rsplit(".", 2)  # NAME, PID, XXXXXXXX
+    if len(parts) != 3 or not all(parts) or not parts[1].isdigit():
+        return None, None
+    return parts[0], int(parts[1])
 
 
 def _alive(pid: int) -> bool:

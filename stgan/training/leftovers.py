@@ -4,15 +4,15 @@ A process killed while ``stgan.atomic`` writes (a checkpoint, ``best.pt``, ``con
 leaves its hidden temporary ``.NAME.PID.XXXXXXXX.tmp`` beside the target. The next write
 to the same target removes it, but a target that is never written again (the checkpoint
 of a step the resumed run does not reach twice) keeps it. Only names of that pattern
-whose writer process has exited are removed: ``stgan.atomic.remove_stale_temporaries``
-decides, so the pattern has one owner.
+whose writer process has exited are removed: ``stgan.atomic`` parses the names, so the
+pattern has one owner.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stgan.atomic import remove_stale_temporaries
+from stgan.atomic import remove_stale_temporaries_in
 
 # The run directory's folders that atomic writers write into (the run directory itself
 # holds config.yaml, transforms.json and stgan run's outputs).
@@ -29,17 +29,6 @@ def remove_leftovers(run_dir: Path) -> list[Path]:
     """
     removed: list[Path] = []
     for folder in (Path(run_dir) / name for name in WRITTEN_FOLDERS):
-        if not folder.is_dir():
-            continue
-        targets = {target for tmp in folder.glob(".*.tmp") if (target := _target(tmp))}
-        for target in sorted(targets):
-            removed += remove_stale_temporaries(folder / target)
+        if folder.is_dir():
+            removed += remove_stale_temporaries_in(folder)
     return sorted(removed)
-
-
-def _target(tmp: Path) -> str | None:
-    """The file a ``.NAME.PID.XXXXXXXX.tmp`` temporary was written for, else None."""
-    parts = tmp.name[1 : -len(".tmp")].rsplit(".", 2)  # NAME, PID, XXXXXXXX
-    if len(parts) != 3 or not all(parts) or not parts[1].isdigit():
-        return None
-    return parts[0]
