@@ -228,10 +228,7 @@ def up_stages(height: int, width: int) -> int:
     nearest-neighbour up-samplings left a block pattern a classifier always spotted; a
     small grid (short side < 16) runs its recurrence on the grid itself.
     """
-    stages = 0
-    while stages < MAX_UP_STAGES and -(-min(height, width) // 2 ** (stages + 1)) >= MIN_LOW_SIDE:
-        stages += 1
-    return stages
+    return _halvings(min(height, width), MIN_LOW_SIDE, most=MAX_UP_STAGES)
 
 
 def generator_width(channels: int) -> int:
@@ -250,8 +247,14 @@ def discriminator_stages(height: int, width: int) -> int:
     """Discriminator stride-2 stages: as many as keep its coarsest map >= MIN_D_SIDE on
     the short side (1 to MAX_D_STAGES), so the last convs see a neighbourhood of the
     field rather than mostly padding; the demo's 32 x 32 gets its 3."""
-    stages = 1
-    while stages < MAX_D_STAGES and -(-min(height, width) // 2 ** (stages + 1)) >= MIN_D_SIDE:
+    return _halvings(min(height, width), MIN_D_SIDE, most=MAX_D_STAGES, least=1)
+
+
+def _halvings(side: int, smallest: int, most: int, least: int = 0) -> int:
+    """How many stride-2 stages (``least`` to ``most``) keep ``side`` >= ``smallest``,
+    each halving rounded up (a padded grid)."""
+    stages = least
+    while stages < most and -(-side // 2 ** (stages + 1)) >= smallest:
         stages += 1
     return stages
 
