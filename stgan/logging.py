@@ -35,9 +35,14 @@ class RunLogger:
 
     def __init__(self, logdir: Path, purge_step: int | None = None) -> None:
         self.logdir, self.purge_step = Path(logdir), purge_step
-        self.writer = SummaryWriter(log_dir=str(logdir), purge_step=purge_step)
-        self.writer.add_text(VERSION_TAG, __version__, 0)
+        self.writer = self._open(self.logdir)
         self.quick_writer: SummaryWriter | None = None  # opened by the first quick_scalars
+
+    def _open(self, log_dir: Path) -> SummaryWriter:
+        """A writer of one TensorBoard run, its first event the stgan version writing it."""
+        writer = SummaryWriter(log_dir=str(log_dir), purge_step=self.purge_step)
+        writer.add_text(VERSION_TAG, __version__, 0)
+        return writer
 
     def scalars(self, values: Mapping[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -46,10 +51,7 @@ class RunLogger:
     def quick_scalars(self, values: Mapping[str, float], step: int) -> None:
         """A quick evaluation's scalars, in the run ``QUICK_RUN`` (``<logdir>/quick``)."""
         if self.quick_writer is None:
-            self.quick_writer = SummaryWriter(
-                log_dir=str(self.logdir / QUICK_RUN), purge_step=self.purge_step
-            )
-            self.quick_writer.add_text(VERSION_TAG, __version__, 0)
+            self.quick_writer = self._open(self.logdir / QUICK_RUN)
         for tag, value in values.items():
             self.quick_writer.add_scalar(tag, value, step)
         self.quick_writer.flush()
