@@ -34,6 +34,7 @@ from stgan.training.checkpoint import list_checkpoints, load_checkpoint
 from stgan.training.config import pipeline_from_dict
 from stgan.training.health import WATCHED, Event, HealthConfig, Monitor, rank_correlation
 from stgan.training.health_log import read_health_log
+from stgan.training.state import RUN_CONFIG
 
 TREND_TAGS = ("Loss/G", "Loss/D", "Grad/G_norm", "Grad/D_norm")
 # For the words only, never for health: the last half of a series moving less than this
@@ -131,23 +132,24 @@ def read_scalars(logdir: Path) -> dict[str, Series]:
 def run_settings(logdir: Path) -> tuple[HealthConfig, str, list[str]]:
     """The run's ``health:`` settings and ``loss.name`` from its config.yaml, and what is
     wrong with that file. Defaults without one; defaults for what does not validate."""
-    path = logdir / "config.yaml"
+    path = logdir / RUN_CONFIG
     if not path.is_file():
         return HealthConfig(), DEFAULT_LOSS, []
     try:
         raw = load_yaml(path)
     except SpecError as exc:
         return HealthConfig(), DEFAULT_LOSS, [f"{exc} (the health below uses the defaults)"]
-    problems = []
-    try:
-        pipeline_from_dict(raw, base_dir=logdir)
-    except SpecError as exc:
-        problems.append(f"{path}: {exc}; the run cannot be resumed or regenerated from it")
+    problems, health_error = [], None
     try:
         health = build(HealthConfig, raw.get("health"), "health")
     except SpecError as exc:
-        health = HealthConfig()
+        health, health_error = HealthConfig(), str(exc)
         problems.append(f"{path}: {exc} (the health below uses the defaults)")
+    try:
+        pipeline_from_dict(raw, base_dir=logdir)
+    except SpecError as exc:
+        if str(exc) != health_error:  # a bad health section is listed once
+            problems.append(f"{path}: {exc}; the run cannot be resumed or regenerated from it")
     loss = raw.get("loss")
     name = loss.get("name", DEFAULT_LOSS) if isinstance(loss, dict) else DEFAULT_LOSS
     return health, str(name), problems

@@ -149,6 +149,7 @@ def test_a_health_section_that_does_not_validate_is_a_problem_and_exit_1(tmp_pat
     write_run(tmp_path, health={"window": 50})  # the old name of health.observations
     problems = diagnose(tmp_path)["problems"]
     assert any("config.yaml: health.window: unknown key" in p for p in problems)
+    assert sum("health.window" in p for p in problems) == 1  # listed once, not per check
     assert main(["doctor", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
     assert err == "" and "health.window: unknown key" in out.split("\nproblems")[1]
