@@ -1,14 +1,16 @@
 """The map-style torch Dataset of normalized windows ``(T, C, H, W)`` plus mask.
 
 Each process (the main one, or each DataLoader worker) opens its own file
-handles on first use: netCDF4 is not thread-safe, so handles are never shared,
-and reads go straight through xarray's lazy indexing (no dask scheduler in the
-hot path), one hyperslab per variable and file.
+handles on first use: netCDF4 is not thread-safe, so handles are never shared.
+Windows are assembled from a per-process cache of decoded blocks aligned to the
+files' chunks (:class:`stgan.data.reader.BlockCache`, bounded in bytes), read
+through netCDF4 directly (no xarray indexing or dask scheduler in the hot path).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ from torch.utils.data import Dataset
 
 from stgan.data.coarsen import coarsen_array
 from stgan.data.io import Source
+from stgan.data.reader import BLOCK_CACHE_BYTES
 from stgan.data.transforms import Transforms
 from stgan.errors import SpecError
 
@@ -39,6 +42,8 @@ class WindowDataset(Dataset):
         Patch positions depend only on ``(seed, epoch, index)``.
     cache : bool
         Load the whole cropped array into memory once per process.
+    block_bytes : int
+        Without ``cache``: the byte budget of each process's block cache.
 
     Items are ``(x, mask)``: ``x`` float32 ``(T, C, H, W)`` with missing cells
     filled, ``mask`` bool ``(T, C, H, W)``, True where the value is valid.
@@ -53,6 +58,7 @@ class WindowDataset(Dataset):
         patch: int | None = None,
         seed: int = 0,
         cache: bool = False,
+        block_bytes: int = BLOCK_CACHE_BYTES,
     ) -> None:
         height, width = source.grid
         if patch is not None and patch > min(height, width):
@@ -64,10 +70,14 @@ class WindowDataset(Dataset):
         self.patch = patch
         self.seed = seed
         self.cache = cache
+        self.block_bytes = block_bytes
         self.epoch = 0
-        self._handles = None
+        self._blocks = None
         self._memory = None
         self._pid = None
+        self._all_valid: dict[tuple[int, ...], np.ndarray] = {}
+        self._patch_epoch = None
+        self._patch_corners = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -78,42 +88,96 @@ class WindowDataset(Dataset):
 
     def __getstate__(self) -> dict:
         # Workers open their own handles; never pickle open files.
-        return {**self.__dict__, "_handles": None, "_memory": None, "_pid": None}
+        return {**self.__dict__, "_blocks": None, "_memory": None, "_pid": None, "_all_valid": {}}
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._item(index, copy=True)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The items of a DataLoader batch, read in time order. Their tensors may be views
+        of this process's cached blocks: the DataLoader's collate copies them into the
+        batch; anything else must copy before changing them."""
+        items = {i: self._item(i, copy=False) for i in sorted(indices, key=self._start)}
+        return [items[i] for i in indices]
+
+    def _start(self, index: int) -> int:
+        return int(self.starts[index])
+
+    def _item(self, index: int, copy: bool) -> tuple[torch.Tensor, torch.Tensor]:
         start = int(self.starts[index])
         ys, xs = self._region(index)
-        x = self._read(start, start + self.length, ys, xs)  # (T, C, h*k, w*k)
-        x = coarsen_array(x, self.source.spec.coarsen)  # (T, C, h, w)
-        z, mask = self.transforms.forward(x, channel_axis=1)
-        return torch.from_numpy(z), torch.from_numpy(mask)
+        z, mask = self._window(start, start + self.length, ys, xs, copy)  # (T, C, h, w) each
+        if copy:
+            return torch.from_numpy(z), torch.from_numpy(mask)
+        with warnings.catch_warnings():  # a shared all-valid mask is read-only: never written
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(z), torch.from_numpy(mask)
 
     def _region(self, index: int) -> tuple[slice, slice]:
         """Native-grid slices of the full cropped grid or of this item's patch."""
         src, k = self.source, self.source.spec.coarsen
         if self.patch is None:
             return src.ys, src.xs
-        height, width = src.grid
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        py, px = rng.integers(0, height - self.patch + 1), rng.integers(0, width - self.patch + 1)
+        py, px = self._corners()[index]
         ys = slice(src.ys.start + py * k, src.ys.start + (py + self.patch) * k)
         xs = slice(src.xs.start + px * k, src.xs.start + (px + self.patch) * k)
         return ys, xs
 
-    def _read(self, start: int, stop: int, ys: slice, xs: slice) -> np.ndarray:
+    def _corners(self) -> np.ndarray:
+        """``(N, 2)`` patch corners (coarsened grid) of every item this epoch, drawn at once."""
+        if self._patch_epoch != self.epoch:
+            height, width = self.source.grid
+            rng = np.random.default_rng((self.seed, self.epoch))
+            high = np.array([height - self.patch + 1, width - self.patch + 1])
+            self._patch_corners = rng.integers(0, high, size=(len(self), 2))
+            self._patch_epoch = self.epoch
+        return self._patch_corners
+
+    def _prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Physical ``(L, C, h*k, w*k)`` (ours to change) -> normalized ``(L, C, h, w)``, mask.
+
+        A mask with no missing cell is one read-only array shared by every such block.
+        """
+        x = coarsen_array(x, self.source.spec.coarsen)
+        z, mask = self.transforms.forward(x, channel_axis=1, in_place=True)
+        if mask.all():
+            mask = self._all_valid.get(mask.shape)
+            if mask is None:
+                mask = self._all_valid[z.shape] = np.ones(z.shape, dtype=bool)
+                mask.flags.writeable = False
+        return z, mask
+
+    def _window(
+        self, start: int, stop: int, ys: slice, xs: slice, copy: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalized values and mask ``(T, C, h, w)`` of a window; views of cached data
+        where ``copy`` is False (see :meth:`__getitems__`)."""
         self._open()
-        if self._memory is not None:
-            y0, x0 = self.source.ys.start, self.source.xs.start
-            return self._memory[
-                start:stop, :, ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0
-            ]
-        return self.source.read(self._handles, start, stop, ys, xs)
+        if self._memory is None:
+            return self._blocks.read(start, stop, ys, xs, copy)
+        src, k = self.source, self.source.spec.coarsen
+        cells = (
+            slice(start, stop),
+            slice(None),
+            slice((ys.start - src.ys.start) // k, (ys.stop - src.ys.start) // k),
+            slice((xs.start - src.xs.start) // k, (xs.stop - src.xs.start) // k),
+        )
+        return tuple(a[cells].copy() if copy else a[cells] for a in self._memory)
 
     def _open(self) -> None:
         if self._pid == os.getpid():
             return
-        self._handles = self.source.open_handles()
+        handles = self.source.open_handles()
         self._pid = os.getpid()
+        self._all_valid = {}
         if self.cache:
             n = int(self.source.offsets[-1])
-            self._memory = self.source.read(self._handles, 0, n, self.source.ys, self.source.xs)
+            self._memory = self._prepare(
+                self.source.read(handles, 0, n, self.source.ys, self.source.xs)
+            )
+            for handle in handles:
+                handle.close()
+        else:
+            self._blocks = self.source.block_cache(
+                handles, self.length, self._prepare, self.block_bytes
+            )

@@ -2,14 +2,15 @@
 
 :func:`open_source` checks files, variables, dims and grids once and returns a
 :class:`Source`, which knows how to read one window of ``(time, channel, y, x)``
-straight from the files (one hyperslab read per variable and file, no dask in
-the hot path) and how to present the same data as a dask-backed
-``xr.Dataset`` for streaming statistics.
+straight from the files (one hyperslab read per variable and file through
+:mod:`stgan.data.reader`, no xarray or dask in the hot path) and how to present
+the same data as a dask-backed ``xr.Dataset`` for streaming statistics.
 """
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import xarray as xr
 
 from stgan.data.coarsen import coarsen, trim
 from stgan.data.dims import Dims, detect_dims
+from stgan.data.reader import BLOCK_CACHE_BYTES, BlockCache, FileReader
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError, SpecError, reason
 
@@ -98,29 +100,46 @@ class Source:
     def calendar(self) -> str:
         return getattr(self.time, "calendar", "standard")
 
-    def open_handles(self) -> list[xr.Dataset]:
-        """Open every file without dask; each process calls this for its own handles."""
-        return [open_file(f) for f in self.files]
+    def open_handles(self) -> list[FileReader]:
+        """Open every file for reading windows; each process calls this for its own handles."""
+        order = (self.dims.time, self.dims.y, self.dims.x)
+        return [FileReader(f, self.variables, order) for f in self.files]
 
     def read(
-        self, handles: list[xr.Dataset], start: int, stop: int, ys: slice, xs: slice
+        self, handles: list[FileReader], start: int, stop: int, ys: slice, xs: slice
     ) -> np.ndarray:
         """Read global time steps ``[start, stop)`` on native-grid slices ``ys, xs``.
 
-        Returns float32 ``(T, C, h, w)``, still in physical units (NaN kept).
+        Returns float32 ``(T, C, h, w)``, still in physical units (NaN kept): the values
+        xarray decodes, one hyperslab read per variable and file.
         """
         parts = []
         for i in np.flatnonzero((self.offsets[:-1] < stop) & (self.offsets[1:] > start)):
-            t = slice(
-                max(start - self.offsets[i], 0), min(stop, self.offsets[i + 1]) - self.offsets[i]
-            )
-            index = {self.dims.time: t, self.dims.y: ys, self.dims.x: xs}
-            order = (self.dims.time, self.dims.y, self.dims.x)
-            channels = [
-                handles[i][v].variable.isel(index).transpose(*order).values for v in self.variables
-            ]
-            parts.append(np.stack(channels, axis=1))  # (t, C, h, w)
-        return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
+            first, last = int(self.offsets[i]), int(self.offsets[i + 1])
+            t = slice(max(start, first) - first, min(stop, last) - first)
+            parts.append(handles[i].read(t, ys, xs))  # (t, C, h, w)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def block_cache(
+        self,
+        handles: list[FileReader],
+        length: int,
+        prepare: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+        budget: int = BLOCK_CACHE_BYTES,
+    ) -> BlockCache:
+        """Windows of ``length`` steps of the crop, made by ``prepare`` (coarsening
+        included) from blocks read once and kept within ``budget`` bytes (see
+        :class:`~stgan.data.reader.BlockCache`)."""
+        return BlockCache(
+            handles,
+            self.offsets,
+            self.ys,
+            self.xs,
+            self.spec.coarsen,
+            length,
+            prepare,
+            budget,
+        )
 
     def to_dask(self) -> xr.Dataset:
         """The cropped, coarsened variables as one dask-backed dataset along time."""

@@ -42,7 +42,10 @@ class VariableTransform:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Physical → normalized, float32; NaN stays NaN (the caller masks it)."""
-        z = np.array(x, dtype=np.float32)  # a copy: the in-place steps below own it
+        return self.forward_(np.array(x, dtype=np.float32))  # a copy the in-place steps own
+
+    def forward_(self, z: np.ndarray) -> np.ndarray:
+        """:meth:`forward` in place on a float32 array (or a view of one); returns it."""
         if self.kind == "log1p":
             np.log1p(z, out=z)
         z -= np.float32(self.offset)
@@ -75,17 +78,20 @@ class Transforms:
 
     variables: dict[str, VariableTransform]
 
-    def forward(self, x: np.ndarray, channel_axis: int = -3) -> tuple[np.ndarray, np.ndarray]:
-        """Normalize a ``(..., C, H, W)`` array; returns ``(z, mask)`` with NaN filled."""
+    def forward(
+        self, x: np.ndarray, channel_axis: int = -3, in_place: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalize a ``(..., C, H, W)`` array; returns ``(z, mask)`` with NaN filled.
+
+        ``in_place``: ``x`` is a float32 array the caller gives up, normalized in its own
+        memory (the data loader's windows; the same values as a copy gives).
+        """
         mask = np.isfinite(x)
-        z = np.stack(
-            [
-                t.forward(c)
-                for t, c in zip(self.variables.values(), np.moveaxis(x, channel_axis, 0))
-            ],
-            axis=channel_axis,
-        )
-        z[~mask] = FILL_VALUE
+        z = x if in_place and x.dtype == np.float32 else np.array(x, np.float32, order="C")
+        for t, channel in zip(self.variables.values(), np.moveaxis(z, channel_axis, 0)):
+            t.forward_(channel)
+        if not mask.all():
+            np.copyto(z, FILL_VALUE, where=~mask)
         return z, mask
 
     def normalized_lower(self) -> torch.Tensor:

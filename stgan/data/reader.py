@@ -1,0 +1,303 @@
+"""Reading windows straight from NetCDF files, fast and exactly as xarray would.
+
+:class:`FileReader` reads hyperslabs of a file's variables through ``netCDF4`` directly
+(raw values, then xarray's own CF decoding where a variable needs any), without xarray's
+per-call indexing machinery. :class:`BlockCache` keeps decoded blocks aligned to the
+files' chunks within a byte budget, so windows that overlap in time read memory, not the
+file, and a file larger than the budget is streamed (memory does not grow with it).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import xarray as xr
+
+from stgan.errors import DataError, reason
+
+BLOCK_CACHE_BYTES = 512 * 2**20  # per process (the main one or each DataLoader worker)
+STREAM_CACHE_BYTES = 64 * 2**20  # the blocks kept while streaming data larger than that
+MIN_BLOCK_CELLS = 2**18  # a block of fewer cells is lengthened in time (1 MiB of float32)
+HELD_BLOCK_WINDOWS = 8  # blocks of data held whole span this many windows
+BYTES_PER_CELL = 5  # a prepared cell: float32 value and bool mask
+_CF_KEYS = ("scale_factor", "add_offset", "_Unsigned")
+
+
+class VariableReader:
+    """One variable of an open file, read as ``(time, y, x)`` in xarray's decoded values.
+
+    Parameters
+    ----------
+    variable : netCDF4.Variable
+        The variable; its automatic masking and scaling is switched off (as xarray does).
+    order : tuple of str
+        The names of its time, y and x dims.
+    """
+
+    def __init__(self, variable: netCDF4.Variable, order: tuple[str, str, str]) -> None:
+        variable.set_auto_maskandscale(False)
+        variable.set_auto_chartostring(False)
+        self.variable = variable
+        self.axes = tuple(variable.dimensions.index(d) for d in order)  # file axis of t, y, x
+        self.attrs = {k: variable.getncattr(k) for k in variable.ncattrs()}
+        self.raw_is_decoded = _raw_is_decoded(variable.name, variable.dtype, self.attrs)
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        """The storage chunk in ``(time, y, x)`` order (one time step for contiguous data)."""
+        chunking = self.variable.chunking()
+        shape = self.variable.shape
+        if chunking == "contiguous":
+            return 1, shape[self.axes[1]], shape[self.axes[2]]
+        return tuple(int(chunking[a]) for a in self.axes)
+
+    def read(self, t: slice, ys: slice, xs: slice) -> np.ndarray:
+        """Decoded values ``(t, h, w)`` in the variable's decoded dtype (NaN where missing)."""
+        key: list[slice] = [slice(None)] * 3
+        for axis, part in zip(self.axes, (t, ys, xs)):
+            key[axis] = part
+        raw = self.variable[tuple(key)]
+        if self.axes != (0, 1, 2):
+            raw = raw.transpose(np.argsort(self.axes))
+        if self.raw_is_decoded:
+            return raw
+        return _decode(self.variable.name, raw, self.attrs)
+
+
+def _decode(name: str, raw: np.ndarray, attrs: dict) -> np.ndarray:
+    """xarray's CF decoding (mask, scale, offset, unsigned) of raw values."""
+    encoded = xr.Variable(("time", "y", "x"), raw, dict(attrs))
+    return xr.conventions.decode_cf_variable(name, encoded).values
+
+
+def _raw_is_decoded(name: str, dtype: np.dtype, attrs: dict) -> bool:
+    """Whether xarray's decoding leaves raw values of this variable as they are.
+
+    True for floating data with no scale, offset or unsigned flag whose fill values
+    (if any) are NaN: the common case, read without the decoding call.
+    """
+    if dtype.kind != "f" or any(k in attrs for k in _CF_KEYS):
+        return False
+    fills = [attrs[k] for k in ("_FillValue", "missing_value") if k in attrs]
+    if not all(np.isnan(np.asarray(f, dtype=np.float64)).all() for f in fills):
+        return False
+    sample = np.array([[[1.5]]], dtype=dtype)
+    return _decode(name, sample, attrs).dtype == dtype  # not a time or a timedelta
+
+
+class FileReader:
+    """One NetCDF file opened for reading the spec's variables, in channel order.
+
+    Each process opens its own (netCDF4 handles are not thread- or fork-safe).
+    """
+
+    def __init__(self, path: Path, variables: list[str], order: tuple[str, str, str]) -> None:
+        try:
+            self.dataset = netCDF4.Dataset(path)
+        except OSError as exc:
+            raise DataError(
+                f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
+            ) from None
+        self.variables = [VariableReader(self.dataset[v], order) for v in variables]
+        for v in self.variables:  # the block cache holds what a read needs again
+            chunk_bytes = v.variable.dtype.itemsize * int(np.prod(v.chunks))
+            v.variable.set_var_chunk_cache(size=chunk_bytes, nelems=7)
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        """The first variable's storage chunk, ``(time, y, x)``."""
+        return self.variables[0].chunks
+
+    def read(self, t: slice, ys: slice, xs: slice) -> np.ndarray:
+        """float32 ``(t, C, h, w)`` of the file's own time steps ``t`` (NaN kept)."""
+        out = np.empty(
+            (t.stop - t.start, len(self.variables), ys.stop - ys.start, xs.stop - xs.start),
+            dtype=np.float32,
+        )
+        for c, variable in enumerate(self.variables):
+            out[:, c] = variable.read(t, ys, xs)  # (t, h, w), cast to float32
+        return out
+
+    def close(self) -> None:
+        self.dataset.close()
+
+
+class BlockCache:
+    """Windows served from prepared blocks, the least recently used dropped.
+
+    In y and x a block is the file's storage chunk (within the crop, rounded up to a
+    multiple of the coarsening factor ``k``). In time, block ``j`` of a file starts at
+    ``j * S`` and reaches ``S + T - 1`` steps, so every window inside one file and one chunk
+    column lies inside exactly one block. A block is read once as float32 ``(L, C, By, Bx)``
+    and kept as what ``prepare`` makes of it (coarsened, normalized values and mask, each
+    ``(L, C, By/k, Bx/k)``), so a window is a slice of a block, or a copy of slices of the
+    blocks under it where it crosses files or chunk columns.
+
+    Two regimes, chosen once from the size of the prepared data: when all of it fits in
+    ``budget`` it is held whole, in long blocks (``S`` about ``HELD_BLOCK_WINDOWS``
+    windows) read on first use; otherwise it is streamed in short blocks (``S`` about one
+    window: a miss reads the chunks a direct read of the window would) and only
+    ``STREAM_CACHE_BYTES`` of them are kept, for windows that overlap. Every ``S`` is a
+    whole number of chunks of at least ``MIN_BLOCK_CELLS`` cells.
+
+    Parameters
+    ----------
+    readers : list of FileReader
+        The open files, in time order.
+    offsets : np.ndarray
+        ``(n_files + 1,)`` first global time index of each file.
+    ys, xs : slice
+        The crop on the native grid; its sides are multiples of ``k``.
+    k : int
+        The coarsening factor ``prepare`` applies.
+    length : int
+        The window length ``T``.
+    prepare : callable
+        ``(L, C, By, Bx)`` float32 physical values (NaN kept; the caller's to change) to a
+        tuple of ``(L, C, By/k, Bx/k)`` arrays. Block-local: a cell's result may depend
+        only on the ``k x k`` cells above it. Read-only arrays it returns are taken as
+        shared between blocks (an all-valid mask) and not counted in the budget.
+    budget : int
+        Bytes of prepared blocks kept; a block larger than the budget is not kept.
+    """
+
+    def __init__(
+        self,
+        readers: list[FileReader],
+        offsets: np.ndarray,
+        ys: slice,
+        xs: slice,
+        k: int,
+        length: int,
+        prepare: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+        budget: int = BLOCK_CACHE_BYTES,
+    ) -> None:
+        self.readers = readers
+        self.offsets = offsets
+        self.ys, self.xs, self.k, self.length = ys, xs, k, length
+        self.prepare = prepare
+        self.sides = self._plan(HELD_BLOCK_WINDOWS * length)
+        self.held = self._prepared_bytes() <= budget
+        if not self.held:
+            self.sides = self._plan(length)
+        self.budget = budget if self.held else min(budget, STREAM_CACHE_BYTES)
+        self.blocks: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self.nbytes = 0
+
+    def _plan(self, steps: int) -> list[tuple[int, int, int]]:
+        """Per file ``(S, By, Bx)`` for blocks of at least ``steps`` steps."""
+        return [_block_sides(r.chunks, self.ys, self.xs, self.k, steps) for r in self.readers]
+
+    def _prepared_bytes(self) -> int:
+        """What all blocks of all files take once prepared (overlaps counted twice)."""
+        cells = len(self.readers[0].variables) * (self.ys.stop - self.ys.start) // self.k
+        cells *= (self.xs.stop - self.xs.start) // self.k
+        steps = 0
+        for (s, _, _), n in zip(self.sides, np.diff(self.offsets)):
+            starts = np.arange(0, int(n), s)
+            steps += int(np.minimum(starts + s + self.length - 1, n).sum() - starts.sum())
+        return steps * cells * BYTES_PER_CELL
+
+    def read(
+        self, start: int, stop: int, ys: slice, xs: slice, copy: bool = True
+    ) -> tuple[np.ndarray, ...]:
+        """The prepared arrays ``(T, C, h/k, w/k)`` of global time steps ``[start, stop)``
+        on native-grid slices ``ys, xs`` (their starts a multiple of ``k`` into the crop).
+
+        ``copy=False``: where the window lies in one block, views of the cached block
+        (read-only by contract: the caller copies before changing them).
+        """
+        pieces = [
+            (key, inside, within)
+            for i in np.flatnonzero((self.offsets[:-1] < stop) & (self.offsets[1:] > start))
+            for key, inside, within in self._pieces(int(i), start, stop, ys, xs)
+        ]
+        if len(pieces) == 1:
+            key, inside, _ = pieces[0]
+            views = tuple(b[inside] for b in self._block(key))
+            return tuple(v.copy() for v in views) if copy else views
+        out = None
+        for key, inside, within in pieces:
+            block = self._block(key)
+            if out is None:
+                shape = (stop - start, block[0].shape[1])
+                shape += ((ys.stop - ys.start) // self.k, (xs.stop - xs.start) // self.k)
+                out = tuple(np.empty(shape, b.dtype) for b in block)
+            for target, source in zip(out, block):
+                target[within] = source[inside]
+        return out
+
+    def _pieces(self, i: int, start: int, stop: int, ys: slice, xs: slice):
+        """Per block of file ``i`` under the window: its key and the (coarsened) slices
+        ``(t, :, y, x)`` of the piece in the block and in the window."""
+        s, ly, lx = self.sides[i]
+        first, k = int(self.offsets[i]), self.k
+        t = slice(max(start, first) - first, min(stop, int(self.offsets[i + 1])) - first)
+        for kt, bt, wt in _split(t, s, 0, s + self.length - 1):
+            wt = _shift(wt, start - first)
+            for ky, by, wy in _split(ys, ly, self.ys.start, ly):
+                wy = _shift(wy, ys.start)
+                for kx, bx, wx in _split(xs, lx, self.xs.start, lx):
+                    wx = _shift(wx, xs.start)
+                    inside = (bt, slice(None), _over(by, k), _over(bx, k))
+                    within = (wt, slice(None), _over(wy, k), _over(wx, k))
+                    yield (i, kt, ky, kx), inside, within
+
+    def _block(self, key: tuple[int, int, int, int]) -> tuple[np.ndarray, ...]:
+        block = self.blocks.get(key)
+        if block is not None:
+            self.blocks.move_to_end(key)
+            return block
+        i, kt, ky, kx = key
+        s, ly, lx = self.sides[i]
+        n = int(self.offsets[i + 1] - self.offsets[i])
+        t = slice(kt * s, min(kt * s + s + self.length - 1, n))
+        ys = slice(self.ys.start + ky * ly, min(self.ys.start + (ky + 1) * ly, self.ys.stop))
+        xs = slice(self.xs.start + kx * lx, min(self.xs.start + (kx + 1) * lx, self.xs.stop))
+        block = self.prepare(self.readers[i].read(t, ys, xs))  # (L, C, By/k, Bx/k) each
+        nbytes = sum(b.nbytes for b in block if b.flags.writeable)
+        if nbytes <= self.budget:
+            while self.nbytes + nbytes > self.budget:
+                dropped = self.blocks.popitem(last=False)[1]
+                self.nbytes -= sum(b.nbytes for b in dropped if b.flags.writeable)
+            self.blocks[key] = block
+            self.nbytes += nbytes
+        return block
+
+
+def _block_sides(
+    chunks: tuple[int, int, int], ys: slice, xs: slice, k: int, steps: int
+) -> tuple[int, int, int]:
+    """``(S, By, Bx)``: the time stride of blocks (whole chunks, at least ``steps`` steps
+    and ``MIN_BLOCK_CELLS`` cells) and the chunk's y and x within the crop, rounded up to
+    a multiple of ``k``."""
+    by = min(-(-chunks[1] // k) * k, ys.stop - ys.start)
+    bx = min(-(-chunks[2] // k) * k, xs.stop - xs.start)
+    steps = max(steps, -(-MIN_BLOCK_CELLS // (by * bx)))
+    return chunks[0] * -(-steps // chunks[0]), by, bx
+
+
+def _split(span: slice, side: int, origin: int, reach: int):
+    """``(j, slice in block j, absolute slice)`` for the blocks that cover ``span``:
+    block ``j`` starts at ``origin + j * side`` and reaches ``reach >= side`` cells."""
+    start = span.start
+    while start < span.stop:
+        j = (start - origin) // side
+        lo = origin + j * side
+        stop = min(span.stop, lo + reach)
+        yield j, slice(start - lo, stop - lo), slice(start, stop)
+        start = stop
+
+
+def _shift(part: slice, origin: int) -> slice:
+    """``part`` relative to ``origin``."""
+    return slice(part.start - origin, part.stop - origin)
+
+
+def _over(part: slice, k: int) -> slice:
+    """A native-grid slice (ends multiples of ``k``) on the coarsened grid."""
+    return slice(part.start // k, part.stop // k)
