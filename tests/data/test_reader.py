@@ -1,0 +1,124 @@
+"""The fast read path returns exactly what xarray's lazy indexing returned: values, masks,
+coarsened cells, across files, chunk layouts, packed variables and both cache regimes."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch.utils.data import DataLoader
+
+from stgan.data import load_spec, prepare
+from stgan.data import reader as reader_module
+from stgan.data.coarsen import coarsen_array
+from stgan.data.dataset import WindowDataset
+from tests.conftest import make_dataset, write_spec
+
+VARIABLES = {"tas": "standardize", "pr": "log1p", "q": "minmax"}
+HELD, STREAMED = reader_module.BLOCK_CACHE_BYTES, 20_000  # all blocks fit; a few do
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Two files (steps 0-24, 25-59) of a 10x12 grid: NaN cells, 3x4x6 chunks, ``q``
+    packed as int16 with scale, offset and fill value, ``pr`` stored as (lon, lat, time)."""
+    ds = make_dataset(nt=60, ny=10, nx=12, variables=("tas", "pr", "q"), nan_cells=((1, 2),))
+    ds["pr"] = ds["pr"].transpose("lon", "lat", "time")
+    ds["q"][7, 3:5, 4] = np.nan
+    chunks = {"tas": (3, 4, 6), "pr": (6, 5, 2), "q": (3, 4, 6)}
+    encoding = {v: {"chunksizes": c} for v, c in chunks.items()}
+    encoding["q"].update(dtype="int16", scale_factor=0.01, add_offset=280.0, _FillValue=-32767)
+    for name, part in (("a.nc", slice(0, 25)), ("b.nc", slice(25, 60))):
+        ds.isel(time=part).to_netcdf(tmp_path / name, encoding=encoding)
+    return tmp_path
+
+
+def xarray_values(files, variables):
+    """The old read of every step: xarray's decoding of each file, float32 (T, C, H, W)."""
+    paths = sorted(files.glob("*.nc"))
+    full = xr.concat([xr.open_dataset(p)[variables] for p in paths], dim="time")
+    parts = [full[v].transpose("time", "lat", "lon").values for v in variables]
+    return np.stack(parts, axis=1).astype(np.float32)
+
+
+def old_forward(transforms, x):
+    """The old normalization: a float32 copy per channel, stacked, NaN filled with 0."""
+    mask = np.isfinite(x)
+    channels = []
+    for t, c in zip(transforms.variables.values(), np.moveaxis(x, 1, 0)):
+        z = np.array(c, dtype=np.float32)
+        if t.kind == "log1p":
+            np.log1p(z, out=z)
+        z -= np.float32(t.offset)
+        z /= np.float32(t.scale)
+        channels.append(z)
+    z = np.stack(channels, axis=1)
+    z[~mask] = 0.0
+    return z, mask
+
+
+def prepared(path, **fields):
+    variables = {v: {"transform": kind} for v, kind in VARIABLES.items()}
+    spec = write_spec(path / "spec.yaml", files="*.nc", variables=variables, **fields)
+    return prepare(load_spec(spec))
+
+
+def test_source_read_matches_xarray(files):
+    src = prepared(files).source
+    handles = src.open_handles()
+    reads = []
+    for start, stop, ys, xs in (
+        (0, 60, slice(0, 10), slice(0, 12)),
+        (20, 31, slice(3, 9), slice(5, 11)),
+    ):
+        new = src.read(handles, start, stop, ys, xs)
+        old = xarray_values(files, src.variables)[start:stop, :, ys, xs]
+        assert new.dtype == np.float32 and new.shape == old.shape
+        np.testing.assert_array_equal(new, old)  # NaN where xarray has NaN
+        reads.append(new)
+    q = reads[0][:, src.variables.index("q")]
+    assert np.isnan(q[7, 3:5, 4]).all() and np.isnan(q).sum() == 60 + 2  # fill value, NaN cell
+
+
+@pytest.mark.parametrize(
+    "coarsen, patch, budget",
+    [(1, None, HELD), (1, 5, STREAMED), (2, None, STREAMED), (2, 2, HELD)],
+)
+def test_items_match_the_old_path(files, monkeypatch, coarsen, patch, budget):
+    monkeypatch.setattr(reader_module, "MIN_BLOCK_CELLS", 1)  # several blocks per file
+    data = prepared(files, coarsen=coarsen, patch=patch, window={"length": 4, "stride": 1})
+    base = data.dataset("train")
+    ds = WindowDataset(
+        data.source, base.starts, data.transforms, 4, patch, base.seed, False, budget
+    )
+    values = xarray_values(files, data.source.variables)
+    order = np.random.default_rng(0).permutation(len(ds)).tolist()
+    batches = list(DataLoader(ds, batch_size=5, sampler=order))  # through __getitems__
+    assert ds._blocks.held == (budget == HELD)
+    for i, (x, mask) in zip(order, (item for b in batches for item in zip(*b))):
+        start = int(ds.starts[i])
+        ys, xs = ds._region(i)
+        raw = values[start : start + 4, :, ys, xs]
+        z, valid = old_forward(data.transforms, coarsen_array(raw, coarsen))
+        assert torch.equal(x, torch.from_numpy(z)) and torch.equal(mask, torch.from_numpy(valid))
+        assert torch.equal(ds[i][0], x) and torch.equal(ds[i][1], mask)
+    assert any(not mask.all() for _, mask in batches)  # NaN cells are masked
+
+
+def test_streaming_keeps_memory_within_its_budget(files, monkeypatch):
+    monkeypatch.setattr(reader_module, "MIN_BLOCK_CELLS", 1)
+    data = prepared(files, window={"length": 4, "stride": 1})
+    base = data.dataset("train")
+    ds = WindowDataset(data.source, base.starts, data.transforms, 4, block_bytes=30_000)
+    for i in range(len(ds)):
+        ds[i]
+        assert 0 < ds._blocks.nbytes <= 30_000
+    assert not ds._blocks.held
+
+
+def test_views_of_blocks_are_not_changed_by_batches(files):
+    data = prepared(files, window={"length": 4, "stride": 1})
+    ds = data.dataset("train")
+    first = ds[0][0].clone()
+    for x, _ in DataLoader(ds, batch_size=4):
+        x.mul_(0)  # a batch is the collate's copy, not the cache
+    assert torch.equal(ds[0][0], first)
