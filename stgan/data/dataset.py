@@ -2,9 +2,13 @@
 
 Each process (the main one, or each DataLoader worker) opens its own file
 handles on first use: netCDF4 is not thread-safe, so handles are never shared.
-Windows are assembled from a per-process cache of decoded blocks aligned to the
-files' chunks (:class:`stgan.data.reader.BlockCache`, bounded in bytes), read
-through netCDF4 directly (no xarray indexing or dask scheduler in the hot path).
+Windows are slices of a per-process cache of prepared (coarsened, normalized,
+masked) blocks aligned to the files' chunks (:class:`stgan.data.reader.BlockCache`:
+held whole when the data fit its byte budget, streamed otherwise), read through
+netCDF4 directly (no xarray indexing or dask scheduler in the hot path). A
+DataLoader batch takes its items through :meth:`WindowDataset.__getitems__` as
+views of the blocks, so the collate's copy into the batch is the only copy; a
+wrapper that wants this path forwards ``__getitems__``.
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ class WindowDataset(Dataset):
 
     def __getstate__(self) -> dict:
         # Workers open their own handles; never pickle open files.
-        return {**self.__dict__, "_blocks": None, "_memory": None, "_pid": None, "_all_valid": {}}
+        dropped = ("_blocks", "_memory", "_pid", "_patch_epoch", "_patch_corners")
+        return {**self.__dict__, **dict.fromkeys(dropped), "_all_valid": {}}
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._item(index, copy=True)

@@ -20,7 +20,7 @@ import xarray as xr
 
 from stgan.data.coarsen import coarsen, trim
 from stgan.data.dims import Dims, detect_dims
-from stgan.data.reader import BLOCK_CACHE_BYTES, BlockCache, FileReader
+from stgan.data.reader import BLOCK_CACHE_BYTES, BlockCache, FileReader, read_files
 from stgan.data.spec import DataSpec
 from stgan.errors import DataError, SpecError, reason
 
@@ -113,12 +113,7 @@ class Source:
         Returns float32 ``(T, C, h, w)``, still in physical units (NaN kept): the values
         xarray decodes, one hyperslab read per variable and file.
         """
-        parts = []
-        for i in np.flatnonzero((self.offsets[:-1] < stop) & (self.offsets[1:] > start)):
-            first, last = int(self.offsets[i]), int(self.offsets[i + 1])
-            t = slice(max(start, first) - first, min(stop, last) - first)
-            parts.append(handles[i].read(t, ys, xs))  # (t, C, h, w)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return read_files(handles, self.offsets, start, stop, ys, xs)
 
     def block_cache(
         self,

@@ -2,14 +2,13 @@
 
 :class:`FileReader` reads hyperslabs of a file's variables through ``netCDF4`` directly
 (raw values, then xarray's own CF decoding where a variable needs any), without xarray's
-per-call indexing machinery. :class:`BlockCache` keeps decoded blocks aligned to the
-files' chunks within a byte budget, so windows that overlap in time read memory, not the
-file, and a file larger than the budget is streamed (memory does not grow with it).
+per-call indexing machinery. :class:`BlockCache` holds the prepared (normalized) data in
+blocks aligned to the files' chunks when they fit a byte budget, so a window is a slice
+of memory; larger data are streamed window by window (memory does not grow with them).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import xarray as xr
 from stgan.errors import DataError, reason
 
 BLOCK_CACHE_BYTES = 512 * 2**20  # per process (the main one or each DataLoader worker)
-STREAM_CACHE_BYTES = 64 * 2**20  # the blocks kept while streaming data larger than that
+CHUNKS_CACHED = 8  # HDF5 keeps this many chunks per variable: all a window touches
 MIN_BLOCK_CELLS = 2**18  # a block of fewer cells is lengthened in time (1 MiB of float32)
 HELD_BLOCK_WINDOWS = 8  # blocks of data held whole span this many windows
 BYTES_PER_CELL = 5  # a prepared cell: float32 value and bool mask
@@ -103,9 +102,9 @@ class FileReader:
                 f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
             ) from None
         self.variables = [VariableReader(self.dataset[v], order) for v in variables]
-        for v in self.variables:  # the block cache holds what a read needs again
+        for v in self.variables:  # the chunks of one window, not netCDF's 64 MiB
             chunk_bytes = v.variable.dtype.itemsize * int(np.prod(v.chunks))
-            v.variable.set_var_chunk_cache(size=chunk_bytes, nelems=7)
+            v.variable.set_var_chunk_cache(size=CHUNKS_CACHED * chunk_bytes, nelems=61)
 
     @property
     def chunks(self) -> tuple[int, int, int]:
@@ -126,23 +125,37 @@ class FileReader:
         self.dataset.close()
 
 
+def read_files(
+    readers: list[FileReader], offsets: np.ndarray, start: int, stop: int, ys: slice, xs: slice
+) -> np.ndarray:
+    """float32 ``(T, C, h, w)`` of global time steps ``[start, stop)`` of files that start
+    at ``offsets`` (``(n_files + 1,)``), one hyperslab read per variable and file."""
+    parts = []
+    for i in np.flatnonzero((offsets[:-1] < stop) & (offsets[1:] > start)):
+        first, last = int(offsets[i]), int(offsets[i + 1])
+        t = slice(max(start, first) - first, min(stop, last) - first)
+        parts.append(readers[i].read(t, ys, xs))  # (t, C, h, w)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
 class BlockCache:
-    """Windows served from prepared blocks, the least recently used dropped.
+    """Windows of several files: held whole in prepared blocks when those fit a byte
+    budget, streamed from the files otherwise.
 
-    In y and x a block is the file's storage chunk (within the crop, rounded up to a
-    multiple of the coarsening factor ``k``). In time, block ``j`` of a file starts at
-    ``j * S`` and reaches ``S + T - 1`` steps, so every window inside one file and one chunk
-    column lies inside exactly one block. A block is read once as float32 ``(L, C, By, Bx)``
-    and kept as what ``prepare`` makes of it (coarsened, normalized values and mask, each
-    ``(L, C, By/k, Bx/k)``), so a window is a slice of a block, or a copy of slices of the
-    blocks under it where it crosses files or chunk columns.
+    When the prepared data fit in ``budget`` they are held whole, in blocks read on
+    first use. In y and x a block is the file's storage chunk (within the crop, rounded
+    up to a multiple of the coarsening factor ``k``). In time, block ``j`` of a file
+    starts at ``j * S`` and reaches ``S + T - 1`` steps (``S``: whole chunks, about
+    ``HELD_BLOCK_WINDOWS`` windows and at least ``MIN_BLOCK_CELLS`` cells), so every window
+    inside one file and one chunk column lies inside exactly one block. A block is read
+    once as float32 ``(L, C, By, Bx)`` and kept as what ``prepare`` makes of it
+    (coarsened, normalized values and mask, each ``(L, C, By/k, Bx/k)``), so a window is
+    a slice of a block, or a copy of slices of the blocks under it where it crosses files
+    or chunk columns.
 
-    Two regimes, chosen once from the size of the prepared data: when all of it fits in
-    ``budget`` it is held whole, in long blocks (``S`` about ``HELD_BLOCK_WINDOWS``
-    windows) read on first use; otherwise it is streamed in short blocks (``S`` about one
-    window: a miss reads the chunks a direct read of the window would) and only
-    ``STREAM_CACHE_BYTES`` of them are kept, for windows that overlap. Every ``S`` is a
-    whole number of chunks of at least ``MIN_BLOCK_CELLS`` cells.
+    Larger data are streamed: each window is read from the files (HDF5 keeps the chunks
+    it touched, ``CHUNKS_CACHED`` per variable, for windows that overlap) and prepared
+    alone, so memory does not grow with the data.
 
     Parameters
     ----------
@@ -160,9 +173,10 @@ class BlockCache:
         ``(L, C, By, Bx)`` float32 physical values (NaN kept; the caller's to change) to a
         tuple of ``(L, C, By/k, Bx/k)`` arrays. Block-local: a cell's result may depend
         only on the ``k x k`` cells above it. Read-only arrays it returns are taken as
-        shared between blocks (an all-valid mask) and not counted in the budget.
+        shared between blocks (an all-valid mask).
     budget : int
-        Bytes of prepared blocks kept; a block larger than the budget is not kept.
+        Bytes the prepared data may take (counted at ``BYTES_PER_CELL``, overlaps twice)
+        to be held.
     """
 
     def __init__(
@@ -180,17 +194,12 @@ class BlockCache:
         self.offsets = offsets
         self.ys, self.xs, self.k, self.length = ys, xs, k, length
         self.prepare = prepare
-        self.sides = self._plan(HELD_BLOCK_WINDOWS * length)
+        self.sides = [
+            _block_sides(r.chunks, ys, xs, k, HELD_BLOCK_WINDOWS * length) for r in readers
+        ]
         self.held = self._prepared_bytes() <= budget
-        if not self.held:
-            self.sides = self._plan(length)
-        self.budget = budget if self.held else min(budget, STREAM_CACHE_BYTES)
-        self.blocks: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
-        self.nbytes = 0
-
-    def _plan(self, steps: int) -> list[tuple[int, int, int]]:
-        """Per file ``(S, By, Bx)`` for blocks of at least ``steps`` steps."""
-        return [_block_sides(r.chunks, self.ys, self.xs, self.k, steps) for r in self.readers]
+        self.budget = budget
+        self.blocks: dict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = {}
 
     def _prepared_bytes(self) -> int:
         """What all blocks of all files take once prepared (overlaps counted twice)."""
@@ -211,6 +220,8 @@ class BlockCache:
         ``copy=False``: where the window lies in one block, views of the cached block
         (read-only by contract: the caller copies before changing them).
         """
+        if not self.held:
+            return self.prepare(read_files(self.readers, self.offsets, start, stop, ys, xs))
         pieces = [
             (key, inside, within)
             for i in np.flatnonzero((self.offsets[:-1] < stop) & (self.offsets[1:] > start))
@@ -249,24 +260,21 @@ class BlockCache:
 
     def _block(self, key: tuple[int, int, int, int]) -> tuple[np.ndarray, ...]:
         block = self.blocks.get(key)
-        if block is not None:
-            self.blocks.move_to_end(key)
-            return block
-        i, kt, ky, kx = key
-        s, ly, lx = self.sides[i]
-        n = int(self.offsets[i + 1] - self.offsets[i])
-        t = slice(kt * s, min(kt * s + s + self.length - 1, n))
-        ys = slice(self.ys.start + ky * ly, min(self.ys.start + (ky + 1) * ly, self.ys.stop))
-        xs = slice(self.xs.start + kx * lx, min(self.xs.start + (kx + 1) * lx, self.xs.stop))
-        block = self.prepare(self.readers[i].read(t, ys, xs))  # (L, C, By/k, Bx/k) each
-        nbytes = sum(b.nbytes for b in block if b.flags.writeable)
-        if nbytes <= self.budget:
-            while self.nbytes + nbytes > self.budget:
-                dropped = self.blocks.popitem(last=False)[1]
-                self.nbytes -= sum(b.nbytes for b in dropped if b.flags.writeable)
+        if block is None:
+            i, kt, ky, kx = key
+            s, ly, lx = self.sides[i]
+            n = int(self.offsets[i + 1] - self.offsets[i])
+            t = slice(kt * s, min(kt * s + s + self.length - 1, n))
+            ys = slice(self.ys.start + ky * ly, min(self.ys.start + (ky + 1) * ly, self.ys.stop))
+            xs = slice(self.xs.start + kx * lx, min(self.xs.start + (kx + 1) * lx, self.xs.stop))
+            block = self.prepare(self.readers[i].read(t, ys, xs))  # (L, C, By/k, Bx/k) each
             self.blocks[key] = block
-            self.nbytes += nbytes
         return block
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the blocks held (shared read-only arrays not counted)."""
+        return sum(b.nbytes for block in self.blocks.values() for b in block if b.flags.writeable)
 
 
 def _block_sides(

@@ -104,15 +104,15 @@ def test_items_match_the_old_path(files, monkeypatch, coarsen, patch, budget):
     assert any(not mask.all() for _, mask in batches)  # NaN cells are masked
 
 
-def test_streaming_keeps_memory_within_its_budget(files, monkeypatch):
-    monkeypatch.setattr(reader_module, "MIN_BLOCK_CELLS", 1)
+def test_data_over_the_budget_are_streamed_and_not_kept(files):
     data = prepared(files, window={"length": 4, "stride": 1})
     base = data.dataset("train")
-    ds = WindowDataset(data.source, base.starts, data.transforms, 4, block_bytes=30_000)
-    for i in range(len(ds)):
-        ds[i]
-        assert 0 < ds._blocks.nbytes <= 30_000
-    assert not ds._blocks.held
+    held = WindowDataset(data.source, base.starts, data.transforms, 4)
+    streamed = WindowDataset(data.source, base.starts, data.transforms, 4, block_bytes=20_000)
+    for i in range(len(base)):
+        assert torch.equal(held[i][0], streamed[i][0])
+    assert held._blocks.held and held._blocks.nbytes > 20_000
+    assert not streamed._blocks.held and streamed._blocks.nbytes == 0
 
 
 def test_views_of_blocks_are_not_changed_by_batches(files):
