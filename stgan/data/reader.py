@@ -48,9 +48,9 @@ class VariableReader:
     @property
     def chunks(self) -> tuple[int, int, int]:
         """The storage chunk in ``(time, y, x)`` order (one time step for contiguous data)."""
-        chunking = self.variable.chunking()
+        chunking = self.variable.chunking()  # None in a netCDF-3 file
         shape = self.variable.shape
-        if chunking == "contiguous":
+        if chunking is None or chunking == "contiguous":
             return 1, shape[self.axes[1]], shape[self.axes[2]]
         return tuple(int(chunking[a]) for a in self.axes)
 
@@ -61,7 +61,7 @@ class VariableReader:
             key[axis] = part
         raw = self.variable[tuple(key)]
         if self.axes != (0, 1, 2):
-            raw = raw.transpose(np.argsort(self.axes))
+            raw = raw.transpose(self.axes)
         if self.raw_is_decoded:
             return raw
         return _decode(self.variable.name, raw, self.attrs)
@@ -102,6 +102,8 @@ class FileReader:
                 f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
             ) from None
         self.variables = [VariableReader(self.dataset[v], order) for v in variables]
+        if not self.dataset.data_model.startswith("NETCDF4"):
+            return  # netCDF-3: no chunks, no chunk cache
         for v in self.variables:  # the chunks of one window, not netCDF's 64 MiB
             chunk_bytes = v.variable.dtype.itemsize * int(np.prod(v.chunks))
             v.variable.set_var_chunk_cache(size=CHUNKS_CACHED * chunk_bytes, nelems=61)

@@ -20,11 +20,11 @@ HELD, STREAMED = reader_module.BLOCK_CACHE_BYTES, 20_000  # all blocks fit; a fe
 @pytest.fixture
 def files(tmp_path):
     """Two files (steps 0-24, 25-59) of a 10x12 grid: NaN cells, 3x4x6 chunks, ``q``
-    packed as int16 with scale, offset and fill value, ``pr`` stored as (lon, lat, time)."""
+    packed as int16 with scale, offset and fill value, ``pr`` stored as (lon, time, lat)."""
     ds = make_dataset(nt=60, ny=10, nx=12, variables=("tas", "pr", "q"), nan_cells=((1, 2),))
-    ds["pr"] = ds["pr"].transpose("lon", "lat", "time")
+    ds["pr"] = ds["pr"].transpose("lon", "time", "lat")
     ds["q"][7, 3:5, 4] = np.nan
-    chunks = {"tas": (3, 4, 6), "pr": (6, 5, 2), "q": (3, 4, 6)}
+    chunks = {"tas": (3, 4, 6), "pr": (6, 5, 2), "q": (3, 4, 6)}  # in each one's dim order
     encoding = {v: {"chunksizes": c} for v, c in chunks.items()}
     encoding["q"].update(dtype="int16", scale_factor=0.01, add_offset=280.0, _FillValue=-32767)
     for name, part in (("a.nc", slice(0, 25)), ("b.nc", slice(25, 60))):
@@ -113,6 +113,16 @@ def test_data_over_the_budget_are_streamed_and_not_kept(files):
         assert torch.equal(held[i][0], streamed[i][0])
     assert held._blocks.held and held._blocks.nbytes > 20_000
     assert not streamed._blocks.held and streamed._blocks.nbytes == 0
+
+
+def test_netcdf3_files_are_read(tmp_path):
+    make_dataset(nt=30, ny=6, nx=8, nan_cells=((2, 3),)).to_netcdf(
+        tmp_path / "data.nc", format="NETCDF3_64BIT"
+    )
+    spec = write_spec(tmp_path / "spec.yaml", window={"length": 4, "stride": 1})
+    src = prepare(load_spec(spec)).source
+    new = src.read(src.open_handles(), 3, 11, src.ys, src.xs)
+    np.testing.assert_array_equal(new, xarray_values(tmp_path, ["tas"])[3:11])
 
 
 def test_views_of_blocks_are_not_changed_by_batches(files):
