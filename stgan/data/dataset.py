@@ -183,6 +183,7 @@ class WindowDataset(Dataset):
             for handle in handles:
                 handle.close()
         else:
+            span = (int(self.starts.min()), int(self.starts.max()) + self.length)
             self._blocks = self.source.block_cache(
-                handles, self.length, self._prepare, self.block_bytes
+                handles, self.length, self._prepare, self.block_bytes, span
             )

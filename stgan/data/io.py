@@ -121,10 +121,11 @@ class Source:
         length: int,
         prepare: Callable[[np.ndarray], tuple[np.ndarray, ...]],
         budget: int = BLOCK_CACHE_BYTES,
+        span: tuple[int, int] | None = None,
     ) -> BlockCache:
         """Windows of ``length`` steps of the crop, made by ``prepare`` (coarsening
-        included) from blocks read once and kept within ``budget`` bytes (see
-        :class:`~stgan.data.reader.BlockCache`)."""
+        included) from blocks read once and held if those touching ``span`` (global
+        steps) fit ``budget`` bytes (see :class:`~stgan.data.reader.BlockCache`)."""
         return BlockCache(
             handles,
             self.offsets,
@@ -134,6 +135,7 @@ class Source:
             length,
             prepare,
             budget,
+            span,
         )
 
     def to_dask(self) -> xr.Dataset:

@@ -179,6 +179,9 @@ class BlockCache:
     budget : int
         Bytes the prepared data may take (counted at ``BYTES_PER_CELL``, overlaps twice)
         to be held.
+    span : tuple of int, optional
+        Global time steps ``[a, b)`` the windows lie in (a split); only the blocks
+        touching them count against the budget. ``None``: all steps.
     """
 
     def __init__(
@@ -191,6 +194,7 @@ class BlockCache:
         length: int,
         prepare: Callable[[np.ndarray], tuple[np.ndarray, ...]],
         budget: int = BLOCK_CACHE_BYTES,
+        span: tuple[int, int] | None = None,
     ) -> None:
         self.readers = readers
         self.offsets = offsets
@@ -199,18 +203,21 @@ class BlockCache:
         self.sides = [
             _block_sides(r.chunks, ys, xs, k, HELD_BLOCK_WINDOWS * length) for r in readers
         ]
-        self.held = self._prepared_bytes() <= budget
+        self.held = self._prepared_bytes(span or (0, int(offsets[-1]))) <= budget
         self.budget = budget
         self.blocks: dict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = {}
 
-    def _prepared_bytes(self) -> int:
-        """What all blocks of all files take once prepared (overlaps counted twice)."""
+    def _prepared_bytes(self, span: tuple[int, int]) -> int:
+        """What the blocks touching global steps ``span`` take once prepared (overlaps
+        counted twice)."""
         cells = len(self.readers[0].variables) * (self.ys.stop - self.ys.start) // self.k
         cells *= (self.xs.stop - self.xs.start) // self.k
         steps = 0
-        for (s, _, _), n in zip(self.sides, np.diff(self.offsets)):
-            starts = np.arange(0, int(n), s)
-            steps += int(np.minimum(starts + s + self.length - 1, n).sum() - starts.sum())
+        for (s, _, _), first, last in zip(self.sides, self.offsets[:-1], self.offsets[1:]):
+            starts = np.arange(0, int(last - first), s)
+            stops = np.minimum(starts + s + self.length - 1, int(last - first))
+            touched = (starts < span[1] - first) & (stops > span[0] - first)
+            steps += int((stops - starts)[touched].sum())
         return steps * cells * BYTES_PER_CELL
 
     def read(

@@ -115,6 +115,23 @@ def test_data_over_the_budget_are_streamed_and_not_kept(files):
     assert not streamed._blocks.held and streamed._blocks.nbytes == 0
 
 
+def test_only_the_blocks_of_the_split_count_against_the_budget(files, monkeypatch):
+    monkeypatch.setattr(reader_module, "MIN_BLOCK_CELLS", 1)
+    monkeypatch.setattr(reader_module, "HELD_BLOCK_WINDOWS", 1)  # blocks of 4 + 3 steps
+    data = prepared(files, window={"length": 4, "stride": 1})
+    src = data.source
+    whole = src.block_cache(src.open_handles(), 4, lambda x: (x,))._prepared_bytes((0, 60))
+    first = src.block_cache(src.open_handles(), 4, lambda x: (x,))._prepared_bytes((0, 12))
+    assert 0 < first < whole / 3
+    train = data.dataset("train")  # steps 0-29 of 60
+    split = WindowDataset(src, train.starts, data.transforms, 4, block_bytes=whole * 2 // 3)
+    split[0]
+    everything = np.arange(57)
+    other = WindowDataset(src, everything, data.transforms, 4, block_bytes=whole * 2 // 3)
+    other[0]
+    assert split._blocks.held and not other._blocks.held
+
+
 def test_netcdf3_files_are_read(tmp_path):
     make_dataset(nt=30, ny=6, nx=8, nan_cells=((2, 3),)).to_netcdf(
         tmp_path / "data.nc", format="NETCDF3_64BIT"
