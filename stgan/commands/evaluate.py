@@ -119,8 +119,6 @@ def evaluate_files(
     variables, units or time steps, too few steps for ``lags``, an all-NaN variable, an
     infinite value (read in the one NaN pass before the metrics), CUDA absent.
     """
-    from stgan.data.dims import find_dim
-    from stgan.figures import y_descends
     from stgan.metrics.inputs import check_arrays, layout_arrays, nan_census
     from stgan.metrics.report import evaluate_arrays
     from stgan.training.distributed import resolve_device
@@ -139,7 +137,10 @@ def evaluate_files(
         progress=True,
     )
     figures = {}
-    if with_figures:
+    if with_figures:  # matplotlib is imported only here: seconds saved on every other run
+        from stgan.data.dims import find_dim
+        from stgan.figures import y_descends
+
         units = {name: str(real[name].attrs.get("units", "")) for name in real_arrays}
         y_dim = find_dim(real, "y")
         north_up = y_dim is not None and y_descends(real[y_dim].values)
