@@ -32,11 +32,8 @@ class IncrementPool(ValuePool):
         missing = np.isnan(x[:, 1:] - x[:, :-1]).reshape(-1)  # (B * (T - 1) * cells,)
         valid = np.flatnonzero(~missing) if missing.any() else None
 
-        def rows_at(positions: np.ndarray | None) -> np.ndarray:
-            """The increments at ``positions`` among the valid ones (all for ``None``)."""
-            if positions is None:
-                steps = (x[:, 1:].astype(np.float64) - x[:, :-1].astype(np.float64)).reshape(-1)
-                return steps if valid is None else steps[valid]
+        def rows_at(positions: np.ndarray) -> np.ndarray:
+            """The increments at ``positions`` among the valid ones."""
             return _increments_at(x, positions if valid is None else valid[positions])
 
         self.reservoir.add_from(missing.size if valid is None else len(valid), rows_at)
