@@ -161,7 +161,8 @@ def standardize(real: SamplePool, synthetic: SamplePool) -> tuple[np.ndarray, np
     for out, samples in zip(scaled, rows):
         np.subtract(samples, mean, out=out, dtype=np.float64)
         out /= std
-    np.nan_to_num(pooled, copy=False, nan=0.0)
+    for block in np.array_split(pooled, max(1, len(pooled) // 16)):  # small masks, in place
+        np.nan_to_num(block, copy=False, nan=0.0)
     return scaled
 
 
