@@ -30,8 +30,9 @@ FIGURE_SAMPLES = 16  # samples of each side drawn in the figures
 STREAM_CHUNK_CACHE = 2**22
 # glibc serves allocations from this size with their own mapping, returned when freed; its
 # default threshold rises with each large block freed, and the stream's batch-sized blocks
-# then stay in the heap as freed but resident memory (a few hundred MB over a run).
-MMAP_THRESHOLD = 2**18
+# then stay in the heap as freed but resident memory (300 MB over a run). Lower values
+# return more but page-fault every cache-sized temporary (2**18: 2x the system time).
+MMAP_THRESHOLD = 2**22
 
 
 def add_parser(subparsers) -> None:
