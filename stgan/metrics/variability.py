@@ -28,15 +28,22 @@ class IncrementPool(ValuePool):
 
     def update(self, batch: Array) -> None:
         x = np.ascontiguousarray(as_numpy(batch))
+        if x.size == 0:
+            return
         x = x.reshape(*x.shape[:2], -1)  # (B, T, cells)
-        missing = np.isnan(x[:, 1:] - x[:, :-1]).reshape(-1)  # (B * (T - 1) * cells,)
-        valid = np.flatnonzero(~missing) if missing.any() else None
+        count = len(x) * (x.shape[1] - 1) * x.shape[2]
+        valid = None  # all valid, the common case: no pass over the differences
+        if not np.isfinite(x).all():  # NaN, or inf - inf, in some difference
+            with np.errstate(invalid="ignore"):  # inf - inf: NaN, dropped
+                missing = np.isnan(x[:, 1:] - x[:, :-1]).reshape(-1)  # (B * (T - 1) * cells,)
+            valid = np.flatnonzero(~missing)
+            count = len(valid)
 
         def rows_at(positions: np.ndarray) -> np.ndarray:
             """The increments at ``positions`` among the valid ones."""
             return _increments_at(x, positions if valid is None else valid[positions])
 
-        self.reservoir.add_from(missing.size if valid is None else len(valid), rows_at)
+        self.reservoir.add_from(count, rows_at)
 
 
 def _increments_at(x: np.ndarray, at: np.ndarray) -> np.ndarray:

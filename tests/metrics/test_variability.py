@@ -71,3 +71,13 @@ def test_a_subsampled_pool_holds_true_increments():
     kept = metric.real.reservoir.rows()
     assert len(kept) == 50 and metric.real.reservoir.seen == _increments(x).size
     assert np.isin(kept, _increments(x)).all()
+
+
+def test_infinite_steps_follow_float64_arithmetic():
+    """inf - inf is NaN (dropped), inf - finite is inf (kept), as in float64 differences."""
+    x = np.array([[1.0, np.inf, np.inf, 2.0, 4.0]], dtype=np.float32)  # (B=1, T=5)
+    metric = Increments()
+    metric.update(real=x)
+    metric.update(real=np.empty((0, 5), dtype=np.float32))
+    kept = metric.real.reservoir.rows()
+    np.testing.assert_array_equal(kept, [np.inf, -np.inf, 2.0])
