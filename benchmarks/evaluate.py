@@ -3,8 +3,10 @@
 For each size, writes a real and a synthetic float32 file ``(sample, time, y, x)`` of half
 that size each (AR(1) in time, written in blocks, so this script stays small in memory) to
 a temp dir, runs ``stgan evaluate`` on the pair in a child process and prints its wall
-time and peak RSS (``ru_maxrss`` of that child). Goal: peak RSS bounded, independent of
-the input size (ratio of the largest to the smallest size near 1).
+time, its CPU time (user + system: on a shared machine the wall time also counts the other
+jobs' share) and peak RSS (``ru_maxrss`` of that child), and the load average before the
+run. Goals: the 1 GB pair in <= 60 s and <= 1 GB peak RSS, and peak RSS independent of the
+input size (ratio of the largest to the smallest size near 1).
 
 Run: ``python benchmarks/evaluate.py [--sizes-gb 0.25 1] [--length 24] [--grid 64]``
 """
@@ -63,8 +65,10 @@ def write_file(path: Path, samples: int, length: int, grid: int, phi: float, see
     return path
 
 
-def run_evaluate(real: Path, synthetic: Path, out: Path, device: str) -> tuple[float, int, str]:
-    """Seconds, peak RSS in bytes and stdout of ``stgan evaluate`` in a child process."""
+def run_evaluate(
+    real: Path, synthetic: Path, out: Path, device: str
+) -> tuple[float, float, int, str]:
+    """Wall and CPU seconds, peak RSS in bytes and stdout of ``stgan evaluate`` in a child."""
     command = [sys.executable, "-m", "stgan", "evaluate", "--real", str(real)]
     command += ["--synthetic", str(synthetic), "--out", str(out), "--device", device]
     start = time.perf_counter()
@@ -75,7 +79,8 @@ def run_evaluate(real: Path, synthetic: Path, out: Path, device: str) -> tuple[f
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"stgan evaluate failed with exit status {child.returncode}")
-    return seconds, usage.ru_maxrss * 1024, stdout  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024, stdout  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -90,21 +95,22 @@ def main() -> None:
                 for i, (side, phi) in enumerate((("real", 0.8), ("synthetic", 0.7)))
             ]
             gb = sum(f.stat().st_size for f in files) / 1e9
-            seconds, rss, table = run_evaluate(*files, Path(tmp) / "report.json", args.device)
+            load = os.getloadavg()[0]
+            seconds, cpu, rss, table = run_evaluate(*files, Path(tmp) / "report.json", args.device)
             for f in files:
                 f.unlink()
-            rows.append((size, samples, gb, seconds, rss))
+            rows.append((size, samples, gb, seconds, cpu, rss, load))
             print(table)
     print(
         f"samples: T={args.length}, {args.grid}x{args.grid}, float32; two files, real and synthetic"
     )
-    print("GB asked  samples/file  GB on disk  wall s  MB/s  peak RSS MB")
-    for size, samples, gb, seconds, rss in rows:
+    print("GB asked  samples/file  GB on disk  wall s  CPU s  MB/s  peak RSS MB  load before")
+    for size, samples, gb, seconds, cpu, rss, load in rows:
         print(
-            f"{size:8.2f}  {samples:12d}  {gb:10.2f}  {seconds:6.1f}  {gb * 1e3 / seconds:4.0f}"
-            f"  {rss / 1e6:11.0f}"
+            f"{size:8.2f}  {samples:12d}  {gb:10.2f}  {seconds:6.1f}  {cpu:5.1f}"
+            f"  {gb * 1e3 / seconds:4.0f}  {rss / 1e6:11.0f}  {load:11.2f}"
         )
-    (_, _, gb_0, s_0, rss_0), (_, _, gb_1, s_1, rss_1) = rows[0], rows[-1]
+    (_, _, gb_0, s_0, _, rss_0, _), (_, _, gb_1, s_1, _, rss_1, _) = rows[0], rows[-1]
     print(
         f"largest / smallest: input x{gb_1 / gb_0:.1f}, wall time x{s_1 / s_0:.2f}, "
         f"peak RSS x{rss_1 / rss_0:.2f}"

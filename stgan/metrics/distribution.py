@@ -12,7 +12,10 @@ from stgan.errors import DataError
 from stgan.metrics.base import Array, PairMetric, as_numpy
 from stgan.metrics.reservoir import Reservoir
 
-MAX_VALUES = 10**7
+# Values a side that the pooled scores (wasserstein1, ks, energy, quantiles, increments) keep:
+# exact up to this many, a seeded uniform subsample of this many above (docs/metrics.md).
+# Its size bounds their memory (a few MB) and the cost of the scipy calls at the end.
+RESERVOIR_VALUES = 10**6
 QUANTILE_LEVELS = (0.001, 0.01, 0.5, 0.99, 0.999)
 
 
@@ -52,14 +55,20 @@ SCORES: dict[str, Callable[[np.ndarray, np.ndarray], Any]] = {
 
 
 class ValuePool:
-    """Valid (non-NaN) values of one side, exact up to ``cap``, then a seeded subsample."""
+    """Valid (non-NaN) values of one side, exact up to ``cap``, then a seeded subsample.
 
-    def __init__(self, cap: int = MAX_VALUES, seed: int = 0) -> None:
+    Values are kept in their own precision (float32 stays float32, float64 float64) and
+    given to the scores as float64, which is exact: the scores are as on all values in
+    float64 whenever no more than ``cap`` were seen.
+    """
+
+    def __init__(self, cap: int = RESERVOIR_VALUES, seed: int = 0) -> None:
         self.reservoir = Reservoir(cap, seed)
 
     def update(self, batch: Array) -> None:
         values = as_numpy(batch).ravel()
-        self.reservoir.add(values[~np.isnan(values)].astype(np.float64))
+        missing = np.isnan(values)
+        self.reservoir.add(values[~missing] if missing.any() else values)
 
     def merge(self, other: ValuePool) -> None:
         self.reservoir.merge(other.reservoir)
@@ -71,7 +80,7 @@ def pooled(real: ValuePool, synthetic: ValuePool, what: str) -> tuple[np.ndarray
     for side, rows in zip(("real", "synthetic"), values):
         if rows.size == 0:
             raise DataError(f"{side} data has no {what} to compare")
-    return values
+    return tuple(rows.astype(np.float64, copy=False) for rows in values)
 
 
 class Marginal(PairMetric[ValuePool]):
@@ -84,7 +93,7 @@ class Marginal(PairMetric[ValuePool]):
     name = "marginal"
 
     def __init__(
-        self, scores: Sequence[str] = tuple(SCORES), cap: int = MAX_VALUES, seed: int = 0
+        self, scores: Sequence[str] = tuple(SCORES), cap: int = RESERVOIR_VALUES, seed: int = 0
     ) -> None:
         self.scores = tuple(scores)
         super().__init__(ValuePool(cap, seed), ValuePool(cap, seed + 1))

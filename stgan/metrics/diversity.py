@@ -32,7 +32,7 @@ def mmd2(real: np.ndarray, synthetic: np.ndarray) -> float:
     for side, points in (("real", real), ("synthetic", synthetic)):
         if len(points) < 2:
             raise DataError(f"mmd2 needs at least 2 {side} samples, got {len(points)}")
-    pooled = np.concatenate([real, synthetic]).astype(np.float64)
+    pooled = joined(real, synthetic)
     sq_dist = np.maximum(euclidean_distances(pooled, squared=True), 0)
     np.fill_diagonal(sq_dist, 0)
     sigma = np.median(np.sqrt(sq_dist[np.triu_indices(len(pooled), 1)]))
@@ -56,18 +56,62 @@ def c2st(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> float:
     if n < C2ST_FOLDS:
         raise DataError(f"c2st needs at least {C2ST_FOLDS} samples per side, got {n}")
     rng = np.random.default_rng(seed)
-    points = np.concatenate([rng.permutation(side)[:n] for side in (real, synthetic)])
-    # a diverged generator's values can overflow the Gram matrix: cap them (they are
-    # standardized, so +-1e6 is already absurd and keeps the test's verdict)
-    points = np.clip(np.nan_to_num(points, nan=0.0, posinf=1e6, neginf=-1e6), -1e6, 1e6)
-    if points.shape[1] > len(points):
-        # X = U S V^T: X V = U S, from the eigenvectors of the small Gram matrix X X^T
-        eigenvalues, eigenvectors = np.linalg.eigh(points @ points.T)
-        points = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))
+    take = [rng.permutation(len(side))[:n] for side in (real, synthetic)]  # rows per class
+    if real.shape[1] > 2 * n:
+        points = _span_coordinates(real, synthetic, take)
+    else:
+        points = _tamed(np.concatenate([side[rows] for side, rows in zip((real, synthetic), take)]))
     labels = np.repeat([0, 1], n)
     folds = StratifiedKFold(C2ST_FOLDS, shuffle=True, random_state=seed)
     accuracy = cross_val_score(LogisticRegression(max_iter=1000), points, labels, cv=folds)
     return float(abs(accuracy.mean() - 0.5))
+
+
+def joined(real: np.ndarray, synthetic: np.ndarray) -> np.ndarray:
+    """``np.concatenate([real, synthetic])`` in float64: a view, not a copy, when the two
+    are consecutive rows of one float64 array (as ``standardize`` gives them)."""
+    base = real.base
+    if (
+        base is not None
+        and base is synthetic.base
+        and base.dtype == np.float64
+        and base.flags.c_contiguous
+        and len(real) + len(synthetic) == len(base)
+        and real.ctypes.data == base.ctypes.data
+        and synthetic.ctypes.data == base.ctypes.data + real.nbytes
+        and real.flags.c_contiguous
+        and synthetic.flags.c_contiguous
+    ):
+        return base
+    return np.concatenate([real, synthetic], dtype=np.float64)
+
+
+def _tamed(points: np.ndarray) -> np.ndarray:
+    """``points`` with NaN set to 0 and values capped at +-1e6, in place.
+
+    A diverged generator's values can overflow the Gram matrix: cap them (they are
+    standardized, so +-1e6 is already absurd and keeps the test's verdict).
+    """
+    np.nan_to_num(points, copy=False, nan=0.0, posinf=1e6, neginf=-1e6)
+    return np.clip(points, -1e6, 1e6, out=points)
+
+
+def _span_coordinates(
+    real: np.ndarray, synthetic: np.ndarray, take: list[np.ndarray]
+) -> np.ndarray:
+    """Coordinates of the points ``real[take[0]]`` then ``synthetic[take[1]]`` in an
+    orthonormal basis of their span, ``(2n, 2n)``, from their Gram matrix.
+
+    X = U S V^T: X V = U S, from the eigenvectors of the small Gram matrix X X^T, taken
+    from the Gram matrix of both sides pooled (no copy of the wide points).
+    """
+    pooled = joined(real, synthetic)
+    if not (pooled.min() >= -1e6 and pooled.max() <= 1e6):  # also False for NaN
+        pooled = _tamed(pooled.copy())
+    index = np.concatenate([take[0], len(real) + take[1]])
+    gram = (pooled @ pooled.T)[np.ix_(index, index)]
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))
 
 
 # score groups computed together; a metric asks for some names and runs the groups holding them
@@ -105,13 +149,21 @@ def standardize(real: SamplePool, synthetic: SamplePool) -> tuple[np.ndarray, np
     mean, std = real.moments.mean[0, 0], real.moments.std()[0]
     if not std > 0:  # also catches NaN: R had no valid value
         raise DataError(f"real data has no spread (std {std}); cannot standardize samples")
-    scaled = [(pool.samples.rows() - mean) / std for pool in (real, synthetic)]
-    if scaled[0].shape[1:] != scaled[1].shape[1:]:
+    rows = [pool.samples.rows() for pool in (real, synthetic)]
+    if rows[0].shape[1:] != rows[1].shape[1:]:
         raise DataError(
-            f"real samples have {scaled[0].shape[1]} values, synthetic {scaled[1].shape[1]}; "
+            f"real samples have {rows[0].shape[1]} values, synthetic {rows[1].shape[1]}; "
             "give both the same sequence length and grid"
         )
-    return tuple(np.nan_to_num(s, nan=0.0) for s in scaled)
+    # one float64 array, real rows then synthetic: the scores take both without a copy
+    pooled = np.empty((len(rows[0]) + len(rows[1]), *rows[0].shape[1:]), np.float64)
+    scaled = pooled[: len(rows[0])], pooled[len(rows[0]) :]
+    for out, samples in zip(scaled, rows):
+        np.subtract(samples, mean, out=out, dtype=np.float64)
+        out /= std
+    for block in np.array_split(pooled, max(1, len(pooled) // 16)):  # small masks, in place
+        np.nan_to_num(block, copy=False, nan=0.0)
+    return scaled
 
 
 class Sequences(PairMetric[SamplePool]):

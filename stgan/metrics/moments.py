@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Values (all variables together) taken at a time: pieces that stay in cache run several
+# times faster than passes over a whole batch, and merge exactly like batches.
+CHUNK_VALUES = 2**16
+
 
 class CoMoments:
     """Per pair of ``n_vars`` variables: count, mean of ``a``, squared deviations, co-moment.
@@ -26,7 +30,9 @@ class CoMoments:
 
     def update(self, values: np.ndarray) -> None:
         """Add ``(n_vars, cells)`` values, NaN where missing."""
-        self.merge(_batch_moments(np.asarray(values, dtype=np.float64)))
+        step = max(1, CHUNK_VALUES // max(1, len(values)))
+        for start in range(0, values.shape[1], step):
+            self.merge(_batch_moments(np.asarray(values[:, start : start + step], np.float64)))
 
     def merge(self, other: CoMoments) -> None:
         count = self.count + other.count
@@ -48,6 +54,8 @@ class CoMoments:
 
 def _batch_moments(values: np.ndarray) -> CoMoments:
     valid = ~np.isnan(values)  # (V, N)
+    if valid.all():
+        return _complete_moments(values)
     mask = valid.astype(np.float64)
     # shift by each variable's own mean first so the products below do not cancel
     shift = np.nanmean(np.where(valid.any(1, keepdims=True), values, 0), axis=1, keepdims=True)
@@ -59,4 +67,18 @@ def _batch_moments(values: np.ndarray) -> CoMoments:
     batch.mean = mean_dev + shift
     batch.m2 = dev**2 @ mask.T - sums * mean_dev
     batch.comoment = dev @ dev.T - sums * mean_dev.T
+    return batch
+
+
+def _complete_moments(values: np.ndarray) -> CoMoments:
+    """``_batch_moments`` of ``(V, N)`` values without NaN: every pair over all N cells."""
+    n = values.shape[1]
+    shift = values.mean(1, keepdims=True)  # (V, 1)
+    dev = values - shift
+    sums = dev.sum(1)  # (V,)
+    batch = CoMoments(len(values))
+    batch.count[:] = n
+    batch.mean[:] = (sums / n + shift[:, 0])[:, None]
+    batch.m2[:] = ((dev**2).sum(1) - sums**2 / n)[:, None]
+    batch.comoment = dev @ dev.T - np.outer(sums, sums) / n
     return batch

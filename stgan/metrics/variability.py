@@ -15,21 +15,45 @@ from typing import Any
 import numpy as np
 
 from stgan.metrics.base import Array, PairMetric, as_numpy
-from stgan.metrics.distribution import MAX_VALUES, ValuePool, pooled, wasserstein1
-
-
-def increments(batch: Array) -> np.ndarray:
-    """One-step increments of ``(B, T, ...)`` sequences, ``(B, T - 1, ...)``, NaN where
-    either step is missing."""
-    x = as_numpy(batch).astype(np.float64)
-    return x[:, 1:] - x[:, :-1]
+from stgan.metrics.distribution import RESERVOIR_VALUES, ValuePool, pooled, wasserstein1
 
 
 class IncrementPool(ValuePool):
-    """The valid one-step increments of one side."""
+    """The valid one-step increments ``x[t + 1] - x[t]`` of one side, in float64.
+
+    Which increments are valid is found in the input's precision (a difference is NaN in
+    float32 exactly when it is in float64); the float64 differences are computed only for
+    the increments the reservoir takes.
+    """
 
     def update(self, batch: Array) -> None:
-        super().update(increments(batch))
+        x = np.ascontiguousarray(as_numpy(batch))
+        if x.size == 0:
+            return
+        x = x.reshape(*x.shape[:2], -1)  # (B, T, cells)
+        count = len(x) * (x.shape[1] - 1) * x.shape[2]
+        valid = None  # all valid, the common case: no pass over the differences
+        if not np.isfinite(x).all():  # NaN, or inf - inf, in some difference
+            with np.errstate(invalid="ignore"):  # inf - inf: NaN, dropped
+                missing = np.isnan(x[:, 1:] - x[:, :-1]).reshape(-1)  # (B * (T - 1) * cells,)
+            valid = np.flatnonzero(~missing)
+            count = len(valid)
+
+        def rows_at(positions: np.ndarray) -> np.ndarray:
+            """The increments at ``positions`` among the valid ones."""
+            return _increments_at(x, positions if valid is None else valid[positions])
+
+        self.reservoir.add_from(count, rows_at)
+
+
+def _increments_at(x: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """float64 ``x[b, t + 1, c] - x[b, t, c]`` of ``(B, T, cells)`` ``x`` at flat indices
+    ``at`` into ``(B, T - 1, cells)``."""
+    length, cells = x.shape[1:]
+    sample, offset = np.divmod(at, (length - 1) * cells)
+    before = sample * length * cells + offset  # flat index of (b, t, c) in x
+    flat = x.reshape(-1)
+    return flat[before + cells].astype(np.float64) - flat[before].astype(np.float64)
 
 
 class Increments(PairMetric[IncrementPool]):
@@ -37,7 +61,7 @@ class Increments(PairMetric[IncrementPool]):
 
     name = "increments"
 
-    def __init__(self, cap: int = MAX_VALUES, seed: int = 0) -> None:
+    def __init__(self, cap: int = RESERVOIR_VALUES, seed: int = 0) -> None:
         super().__init__(IncrementPool(cap, seed), IncrementPool(cap, seed + 1))
 
     def compute(self) -> dict[str, Any]:

@@ -41,3 +41,43 @@ def test_a_flat_generator_passes_the_acf_but_not_the_increments():
     assert entry["increments"]["std_ratio"] == pytest.approx(0.5)
     same = evaluate_arrays({"tas": real}, {"tas": real})["variables"]["tas"]["increments"]
     assert same["wasserstein1"] == 0 and entry["increments"]["wasserstein1"] > 0.05
+
+
+def test_float32_batches_with_gaps_give_exactly_the_float64_increments():
+    rng = np.random.default_rng(4)
+    real = (280 + 5 * rng.standard_normal((9, 7, 4, 5))).astype(np.float32)
+    synthetic = (281 + 4 * rng.standard_normal((6, 7, 4, 5))).astype(np.float32)
+    real[1, 2, 0, 3] = real[4, :, 1, 1] = np.nan
+    metric = Increments()
+    for part in (real[:2], real[2:7], real[7:]):
+        metric.update(real=part)
+    metric.update(synthetic=synthetic)
+    found = metric.compute()["increments"]
+    r, s = _increments(real), _increments(synthetic)
+    kept = metric.real.reservoir.rows()
+    assert kept.dtype == np.float64 and np.array_equal(kept, r)  # the same values, in order
+    assert found["wasserstein1"] == stats.wasserstein_distance(r, s)
+    assert found["real_std"] == np.std(r)
+
+
+def test_a_subsampled_pool_holds_true_increments():
+    """Above the cap, each kept value is the float64 increment at some valid position."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20, 10, 3, 3)).astype(np.float32)
+    x[3, 4] = np.nan
+    metric = Increments(cap=50, seed=2)
+    for start in range(0, 20, 3):
+        metric.update(real=x[start : start + 3])
+    kept = metric.real.reservoir.rows()
+    assert len(kept) == 50 and metric.real.reservoir.seen == _increments(x).size
+    assert np.isin(kept, _increments(x)).all()
+
+
+def test_infinite_steps_follow_float64_arithmetic():
+    """inf - inf is NaN (dropped), inf - finite is inf (kept), as in float64 differences."""
+    x = np.array([[1.0, np.inf, np.inf, 2.0, 4.0]], dtype=np.float32)  # (B=1, T=5)
+    metric = Increments()
+    metric.update(real=x)
+    metric.update(real=np.empty((0, 5), dtype=np.float32))
+    kept = metric.real.reservoir.rows()
+    np.testing.assert_array_equal(kept, [np.inf, -np.inf, 2.0])
