@@ -25,10 +25,14 @@ year - 1 + time of day) / days in that year on that calendar (360, 365/366, 365 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+if TYPE_CHECKING:
+    from stgan.data.prepared import PreparedData
 
 CYCLES = ("day", "week", "year")
 WEEKDAY_CALENDARS = ("standard", "gregorian", "proleptic_gregorian", "julian")
@@ -55,9 +59,11 @@ def cycles_of(time: pd.Index, step: pd.Timedelta) -> tuple[str, ...]:
     return tuple(cycles)
 
 
-def training_cycles(time: pd.Index, splits: dict[str, tuple[int, int]], step) -> tuple[str, ...]:
-    """:func:`cycles_of` the ``train`` split (``TimeLayout.splits``) of the time axis ``time``."""
-    return cycles_of(time[slice(*splits["train"])], step)
+def training_cycles(data: PreparedData) -> tuple[str, ...]:
+    """:func:`cycles_of` the ``train`` split of prepared data: the cycles training records in
+    the grid description (``time.cycles``)."""
+    layout = data.layout
+    return cycles_of(data.source.time[slice(*layout.splits["train"])], layout.step)
 
 
 def features(times, cycles: Sequence[str]) -> np.ndarray:
