@@ -9,7 +9,8 @@ In-training evaluation (``stgan.training.evaluation``), ``stgan run``'s report
    units on the trained grid;
 2. the floor: the training split's windows by the same rule, against the real ones;
 3. synthetic samples from ``stgan.sampling.sample_sequences`` (seeded per sample), NaN
-   where the paired real window is missing;
+   where the paired real window is missing; sample ``i`` is made for the calendar of
+   real window ``i`` (:meth:`Comparison.calendar`), so like is compared with like;
 4. ``evaluate_arrays`` with one seed, and ``selection_score`` of the report.
 
 So the same checkpoint, split, count and seed give the same numbers in all three places.
@@ -73,10 +74,23 @@ class RealWindows:
     context: np.ndarray | None  # (N, T_in, C, y, x), conditional generators only
     units: dict[str, str]
     north_up: bool
+    times: np.ndarray | None = None  # (N, T) times of the frames in ``arrays``
 
     @property
     def count(self) -> int:
         return len(next(iter(self.arrays.values())))
+
+    def calendar(self, cycles: tuple[str, ...]) -> np.ndarray | None:
+        """``(N, T, F)`` calendar features of each window's frames (F = 2 per cycle), the
+        ones sample ``i`` is made for; None without cycles."""
+        from stgan.data.calendar import features
+
+        if not cycles:
+            return None
+        if self.times is None:
+            raise ValueError("these real windows were made without their times")
+        table = features(self.times.ravel(), cycles)  # (N * T, F)
+        return table.reshape(*self.times.shape, -1)
 
 
 def window_starts(layout: TimeLayout, split: str, count: int) -> np.ndarray:
@@ -90,6 +104,16 @@ def window_starts(layout: TimeLayout, split: str, count: int) -> np.ndarray:
             f"{MIN_SAMPLES}: enlarge that split (or set eval.every=0 to train without evaluating)"
         )
     return starts[spread_evenly(len(starts), count)]
+
+
+def sample_start_times(
+    source: Source, layout: TimeLayout, split: str, count: int, context_frames: int
+) -> list[str]:
+    """ISO start times of ``count`` samples, sample ``i`` that of real window ``i % N`` of the
+    comparison of ``split`` (its first frame after the context): the times a generator
+    conditioned on the calendar makes them for, so like is compared with like."""
+    starts = window_starts(layout, split, count) + context_frames
+    return [source.time[starts[i % len(starts)]].isoformat() for i in range(count)]
 
 
 def comparison_options(config: PipelineConfig) -> dict[str, Any]:
@@ -120,6 +144,7 @@ def real_windows(
     ds = cropped(source, cut.crop) if data is None else data
     steps = xr.DataArray(starts[:, None] + np.arange(context_frames + cut.frames), dims=("w", "s"))
     windows = ds.isel({dims.time: steps}).transpose("w", "s", dims.y, dims.x).compute()
+    times = np.asarray(source.time)[steps.values[:, context_frames:]]  # (N, T)
     variables = list(source.variables)
     values = np.stack([windows[v].values for v in variables], axis=2).astype(np.float32)
     # (N, T_in + T, C, y, x)
@@ -128,6 +153,7 @@ def real_windows(
         context=values[:, :context_frames] if context_frames else None,
         units={v: str(source.attrs.get(v, {}).get("units", "")) for v in variables},
         north_up=y_descends(source.coords["y"].values),
+        times=times,
     )
 
 

@@ -1,7 +1,8 @@
 """The adversarial objective of a training run: one loss per phase, as StyleGAN2-ADA's loss.
 
 D sees reals and fakes with instance noise (one std per training step, annealed to 0),
-missing cells zeroed by the mask and, for a conditional G, the context frames it was given;
+missing cells zeroed by the mask, the calendar features of their frames (when the models
+take them) and, for a conditional G, the context frames it was given;
 D's loss adds the penalties (R1, WGAN-GP) on their lazy schedule. G's loss averages D's
 verdict over ``loss.generation_samples`` samples of one context and adds DGMR's grid-cell
 regulariser on their mean (``loss.grid_cell_weight``). The maths of each piece is a pure
@@ -73,6 +74,7 @@ class AdversarialObjective:
         mask: Tensor,
         context: Tensor | None,
         d_step: int,
+        calendar: Tensor | None = None,
     ) -> Tensor:
         """D's loss on a real and a fake batch, plus the penalties when ``d_step`` is due.
 
@@ -86,14 +88,17 @@ class AdversarialObjective:
             ``(B, T_in, C, H, W)`` frames a conditional G was given, or None.
         d_step
             How many D optimizer steps came before this one (the lazy-penalty clock).
+        calendar
+            ``(B, T_in + T, F)`` calendar features of the context and the generated frames
+            (real and fake share them), or None when the models take none.
         """
         real_in, fake_in = self._d_input(real, mask), self._d_input(fake, mask)
-        both_context = () if context is None else (torch.cat([context, context]),)
+        both = _d_args(_twice(context), _twice(calendar))
         with self.autocast():
-            logits = self.d(torch.cat([real_in, fake_in]), *both_context).float()  # (2B,)
+            logits = self.d(torch.cat([real_in, fake_in]), *both).float()  # (2B,)
         real_logits, fake_logits = logits.chunk(2)
         loss = self.loss.d_loss(real_logits, fake_logits)
-        penalty = self.penalties(real_in, fake_in, mask, context, d_step)
+        penalty = self.penalties(real_in, fake_in, mask, context, d_step, calendar)
         self.report("Loss/D", loss)
         self.report("Loss/penalty", penalty)
         for name, value in self.loss.scores(real_logits, fake_logits).items():
@@ -113,6 +118,7 @@ class AdversarialObjective:
         mask: Tensor,
         context: Tensor | None,
         real: Tensor | None = None,
+        calendar: Tensor | None = None,
     ) -> Tensor:
         """G's loss: D's verdict on each sample, masked and noised as reals are, averaged; plus
         ``loss.grid_cell_weight`` x the grid-cell regulariser on the samples' mean (DGMR).
@@ -128,9 +134,11 @@ class AdversarialObjective:
             ``(B, T_in, C, H, W)`` frames a conditional G was given, or None.
         real
             ``(B, T, C, H, W)``, the real future; needed when ``loss.grid_cell_weight`` > 0.
+        calendar
+            ``(B, T_in + T, F)`` calendar features the fakes were made for, or None.
         """
         fakes = [fake] if isinstance(fake, Tensor) else list(fake)
-        extra = () if context is None else (context,)
+        extra = _d_args(context, calendar)
         adversarial = []
         # D's weights stay put in this phase: spectral norm computes each one once for all
         # the samples (its power iteration advances once per G step, not once per sample)
@@ -152,14 +160,21 @@ class AdversarialObjective:
         return loss + weight * grid
 
     def penalties(
-        self, real: Tensor, fake: Tensor, mask: Tensor, context: Tensor | None, d_step: int
+        self,
+        real: Tensor,
+        fake: Tensor,
+        mask: Tensor,
+        context: Tensor | None,
+        d_step: int,
+        calendar: Tensor | None = None,
     ) -> Tensor:
-        """R1 and/or WGAN-GP on D's (masked) inputs when ``d_step`` is due; 0 otherwise."""
+        """R1 and/or WGAN-GP on D's (masked) inputs when ``d_step`` is due; 0 otherwise.
+        The gradient is D's with respect to the data, not to the calendar channels."""
         cfg = self.config
         total = real.new_zeros(())
         if not losses.penalty_due(d_step, cfg.penalty_interval):
             return total
-        extra = () if context is None else (context,)
+        extra = _d_args(context, calendar)
 
         def masked_d(x: Tensor, *args: object) -> Tensor:
             # masked cells stay out of the penalty's gradient too
@@ -178,3 +193,16 @@ class AdversarialObjective:
     def _d_input(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x`` in float32 with this step's instance noise, missing cells zeroed after it."""
         return losses.apply_mask(losses.instance_noise(x.float(), self.noise_std), mask)
+
+
+def _twice(x: Tensor | None) -> Tensor | None:
+    """``x`` for a batch of reals and fakes stacked along the batch."""
+    return None if x is None else torch.cat([x, x])
+
+
+def _d_args(context: Tensor | None, calendar: Tensor | None) -> tuple:
+    """D's arguments after the sequence: ``(context, calendar)`` as far as given (a D of a
+    model without calendar inputs is called as before)."""
+    if calendar is None:
+        return () if context is None else (context,)
+    return (context, calendar)

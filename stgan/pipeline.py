@@ -109,8 +109,23 @@ def generate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> N
         return
     r = config.report
     echo(f"generate: {r.samples} sequences from {checkpoint}")
-    ds = generate(checkpoint, r.samples, seed=r.seed, device=device)
+    ds = generate(checkpoint, r.samples, seed=r.seed, device=device, start=_starts(config))
     write_netcdf(ds, paths.synthetic, command=_command())
+
+
+def _starts(config: PipelineConfig) -> list[str] | None:
+    """Sample ``i`` for the times of the report's real window ``i`` (a generator conditioned
+    on the calendar; nowcasts follow their context instead)."""
+    from stgan.comparison import sample_start_times
+    from stgan.data.io import open_source
+    from stgan.data.windows import build_layout
+
+    if config.context_frames or not config.model.generator.calendar:
+        return None
+    source = open_source(config.spec)
+    layout = build_layout(source.time, config.spec.split, config.spec.window)
+    r = config.report
+    return sample_start_times(source, layout, r.split, r.samples, config.context_frames)
 
 
 def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> dict[str, Any]:
@@ -190,7 +205,7 @@ def baselines(config: PipelineConfig, trained, comparison, train_ds: xr.Dataset,
     found = {}
     for name in config.report.baselines:
         if name == "untrained":
-            found[name] = _untrained(config, trained, n, seed)
+            found[name] = _untrained(config, trained, comparison, n, seed)
         else:  # ar1
             found[name] = {
                 v: simple.ar1_sample(simple.ar1_fit(train_ds[v], time), n, trained.frames, seed)
@@ -199,8 +214,11 @@ def baselines(config: PipelineConfig, trained, comparison, train_ds: xr.Dataset,
     return found
 
 
-def _untrained(config: PipelineConfig, trained, n: int, seed: int) -> dict[str, np.ndarray]:
-    """The same generator at its initial weights, through the same sampling path."""
+def _untrained(
+    config: PipelineConfig, trained, comparison, n: int, seed: int
+) -> dict[str, np.ndarray]:
+    """The same generator at its initial weights, through the same sampling path (for the
+    calendar of the compared windows)."""
     from stgan.comparison import as_variables
     from stgan.models import build_generator
     from stgan.sampling import sample
@@ -208,10 +226,13 @@ def _untrained(config: PipelineConfig, trained, n: int, seed: int) -> dict[str, 
     g = trained.generator
     device = next(g.parameters()).device
     torch.manual_seed(config.train.seed)
-    fresh = build_generator(config.model.generator, g.channels, g.height, g.width, g.frames)
+    fresh = build_generator(
+        config.model.generator, g.channels, g.height, g.width, g.frames, g.calendar_features
+    )
     fresh.set_lower(trained.transforms.normalized_lower())  # the bounds training sets
     untrained = dataclasses.replace(trained, generator=fresh.to(device).eval())
-    values = sample(untrained, n, g.frames, seed, None, 16, False)  # (N, T, C, H, W)
+    days = comparison.real.calendar(trained.cycles)  # (N, T, F) or None
+    values = sample(untrained, n, g.frames, seed, None, 16, False, days)  # (N, T, C, H, W)
     return as_variables(values, list(trained.grid["variables"]))
 
 

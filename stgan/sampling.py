@@ -13,6 +13,7 @@ and ``"transforms"`` (:meth:`Transforms.to_dict`). Older ones fall back to the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import yaml
 from tqdm import tqdm
 
 from stgan import __version__
-from stgan.data import cf
+from stgan.data import calendar, cf
 from stgan.data.io import open_file, open_source
 from stgan.data.transforms import Transforms
 from stgan.errors import CheckpointError, DataError, SpecError, StganError
@@ -71,6 +72,11 @@ class Trained:
     def context_frames(self) -> int:
         return self.config.context_frames
 
+    @property
+    def cycles(self) -> tuple[str, ...]:
+        """The calendar cycles the generator is conditioned on (none: no calendar inputs)."""
+        return calendar.model_cycles(self.grid, self.config.model.generator.calendar)
+
 
 def generate(
     checkpoint: str | Path,
@@ -81,6 +87,7 @@ def generate(
     device: str = "auto",
     batch_size: int = 16,
     progress: bool = True,
+    start: str | Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Sample ``num`` sequences with the EMA generator of a checkpoint.
 
@@ -107,14 +114,20 @@ def generate(
         Samples per generator call.
     progress : bool
         Show a progress bar on stderr.
+    start : str or sequence of str, optional
+        Unconditional generators only: the (ISO) time of the first step, on the training
+        data's calendar; default the training data's first time. A generator conditioned
+        on the calendar (``model.generator.calendar``) makes its samples for those times.
+        ``num`` times give sample ``i`` its own start (as ``stgan run`` does for its
+        report: the times of the compared windows), recorded as coordinate ``start_time``.
 
     Returns
     -------
     xr.Dataset
         Variables ``(sample, time, y, x)`` in physical units, NaN where the training
         data are always missing, with the training grid's coordinates and attributes.
-        Unconditional samples start at the training data's first time (by convention;
-        the ``comment`` attribute says so).
+        The time coordinate starts at ``start`` (nowcasts: after the context); the
+        ``comment`` attribute says whether the samples are for those times.
     """
     check_count("num", num)
     check_count("batch_size", batch_size)
@@ -128,14 +141,75 @@ def generate(
             f"{_EARLIER}"
         )
     frames = trained.frames if length is None else check_length(trained, length)
+    starts = start_times(trained, start, num)
     past, last_time = read_context(trained, context)
-    # Unconditional: from the data's first time, by convention; nowcasts: after the context.
-    first = trained.grid["time"]["first"] if last_time is None else None
-    start = first or cf.next_time(trained.grid, last_time)
-    times = cf.time_coordinate(trained.grid, start, frames)
-    values = sample(trained, num, frames, seed, past, batch_size, progress)  # (N, T, C, H, W)
-    check_samples(trained, values)
-    return build_dataset(trained, values, times, seed, last_time)
+    if last_time is not None:  # nowcasts: after the context
+        starts = [cf.next_time(trained.grid, last_time)]
+    times = [parse_start(trained.grid, s, frames) for s in starts]
+    days = calendar_inputs(trained, times)  # (1 or N, T, F) or None
+    values = sample(trained, num, frames, seed, past, batch_size, progress, days)
+    check_samples(trained, values)  # values: (N, T, C, H, W)
+    ds = build_dataset(trained, values, times[0], seed, last_time, given=start is not None)
+    if len(times) > 1:
+        ds = ds.assign_coords(start_time=start_time_coordinate(times))
+        ds.attrs["comment"] = (
+            "Unconditional samples, each for its own times: sample i for the times from "
+            "start_time[i] at the data's step (the time coordinate is sample 0's)"
+            + ("." if trained.cycles else "; the generator takes no calendar inputs.")
+        )
+    return ds
+
+
+def start_times(trained: Trained, start: str | Sequence[str] | None, num: int) -> list[str]:
+    """The start of every sample (one for all, or ``num``): ``start``, by default the
+    training data's first time. Refused (``SpecError``) for a conditional generator,
+    whose times follow its context, and for a count of starts other than 1 or ``num``."""
+    if start is None:
+        return [trained.grid["time"]["first"]]
+    if trained.conditional:
+        raise SpecError(
+            f"--start: {trained.path.name} holds a conditional (nowcasting) generator, whose "
+            "times follow its --context; drop --start"
+        )
+    starts = [start] if isinstance(start, str) else [str(s) for s in start]
+    if len(starts) not in (1, num):
+        raise SpecError(f"start: {len(starts)} start times for {num} samples; give 1 or {num}")
+    return starts
+
+
+def parse_start(grid: dict, start: str, frames: int) -> xr.DataArray:
+    """The time coordinate of ``frames`` steps from ``start``, parsed on the grid's calendar;
+    ``SpecError`` (one line) for a time that calendar does not have."""
+    try:
+        return cf.time_coordinate(grid, start, frames)
+    except (ValueError, TypeError, OverflowError) as exc:
+        calendar_name = grid["time"]["calendar"]
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(
+            f"--start {start!r}: not a time on the data's {calendar_name} calendar ({reason}); "
+            f"give an ISO time such as {grid['time']['first']}"
+        ) from None
+
+
+def calendar_inputs(trained: Trained, times: list[xr.DataArray]) -> np.ndarray | None:
+    """``(len(times), T, F)`` calendar features of each sample's times, None when the
+    generator takes none."""
+    if not trained.cycles:
+        return None
+    return np.stack([calendar.features(t.to_index(), trained.cycles) for t in times])
+
+
+def start_time_coordinate(times: list[xr.DataArray]) -> xr.DataArray:
+    """``start_time`` (sample): each sample's first time, encoded as the time coordinate."""
+    first = times[0]
+    values = np.asarray([t.values[0] for t in times])
+    coord = xr.DataArray(
+        values,
+        dims="sample",
+        attrs={"long_name": "time of the first step this sample was made for"},
+    )
+    coord.encoding = {k: first.encoding[k] for k in ("units", "calendar") if k in first.encoding}
+    return coord
 
 
 def check_samples(trained: Trained, values: np.ndarray) -> None:
@@ -335,8 +409,14 @@ def _check_variables(
 
 def _generator(config: PipelineConfig, grid: dict, weights: dict, path: Path) -> Generator:
     height, width = cf.grid_shape(grid)
+    cycles = calendar.model_cycles(grid, config.model.generator.calendar)
     generator = build_generator(
-        config.model.generator, len(grid["variables"]), height, width, config.output_frames
+        config.model.generator,
+        len(grid["variables"]),
+        height,
+        width,
+        config.output_frames,
+        calendar.count(cycles),
     )
     try:
         generator.load_state_dict(weights)
@@ -447,10 +527,20 @@ def sample(
     context: torch.Tensor | None,
     batch_size: int,
     progress: bool,
+    days: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``num`` sequences in physical units, float32 ``(N, T, C, H, W)``, static mask NaN."""
+    """``num`` sequences in physical units, float32 ``(N, T, C, H, W)``, static mask NaN;
+    ``days``: their calendar features (``sample_sequences``' ``calendar``)."""
     out = sample_sequences(
-        trained.generator, trained.transforms, num, frames, seed, context, batch_size, progress
+        trained.generator,
+        trained.transforms,
+        num,
+        frames,
+        seed,
+        context,
+        batch_size,
+        progress,
+        calendar=days,
     )
     out[:, :, cf.static_mask(trained.grid)] = np.nan
     return out
@@ -466,23 +556,29 @@ def sample_sequences(
     context: torch.Tensor | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    calendar: np.ndarray | torch.Tensor | None = None,
 ) -> np.ndarray:
     """The one way stgan samples a generator for people and for scoring.
 
     Sample ``i`` draws its latents from seed ``(seed, i)`` on the CPU, so the output does not
     depend on ``batch_size`` or the device (up to float rounding). ``context``: normalized
-    ``(1 or num, T_in, C, H, W)`` past frames of a conditional generator. Returns float32
-    ``(num, frames, C, H, W)`` in physical units.
+    ``(1 or num, T_in, C, H, W)`` past frames of a conditional generator. ``calendar``:
+    ``(1 or num, frames, F)`` calendar features of the frames of each sample (one row for
+    all, or sample ``i`` gets row ``i % len``), for a generator built with F > 0. Returns
+    float32 ``(num, frames, C, H, W)`` in physical units.
     """
     device = next(g.parameters()).device
+    if calendar is not None:
+        calendar = torch.as_tensor(calendar, dtype=torch.float32)
     out = None
     for start in tqdm(
         range(0, num, batch_size), desc="generate", unit="batch", disable=not progress
     ):
         stop = min(start + batch_size, num)
         z, noise = draw_latents(g, frames, [sample_seed(seed, i) for i in range(start, stop)])
-        past = None if context is None else _context_rows(context, start, stop).to(device)
-        x = g(z.to(device), noise.to(device), past)  # (B, T, C, H, W), normalized
+        past = None if context is None else _rows(context, start, stop).to(device)
+        days = None if calendar is None else _rows(calendar, start, stop).to(device)
+        x = g(z.to(device), noise.to(device), past, days)  # (B, T, C, H, W), normalized
         physical = transforms.inverse(x.float().cpu(), channel_axis=2).numpy()
         if out is None:
             out = np.empty((num, *physical.shape[1:]), np.float32)
@@ -490,12 +586,12 @@ def sample_sequences(
     return out
 
 
-def _context_rows(context: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """The past of samples ``start .. stop``: one context for all, or sample ``i`` gets
-    context ``i % len(context)``."""
-    if len(context) == 1:
-        return context.expand(stop - start, -1, -1, -1, -1)
-    return context[torch.arange(start, stop) % len(context)]
+def _rows(inputs: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """The context (or calendar) of samples ``start .. stop``: one row for all, or sample
+    ``i`` gets row ``i % len(inputs)``."""
+    if len(inputs) == 1:
+        return inputs.expand(stop - start, *inputs.shape[1:])
+    return inputs[torch.arange(start, stop) % len(inputs)]
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -511,7 +607,12 @@ def draw_latents(g: Generator, frames: int, seeds: list[int]) -> tuple[torch.Ten
 
 
 def build_dataset(
-    trained: Trained, values: np.ndarray, times: xr.DataArray, seed: int, last_time
+    trained: Trained,
+    values: np.ndarray,
+    times: xr.DataArray,
+    seed: int,
+    last_time,
+    given: bool = False,
 ) -> xr.Dataset:
     """The samples as a CF-ready dataset on the training grid."""
     grid = trained.grid
@@ -527,19 +628,31 @@ def build_dataset(
         {"standard_name": "realization", "long_name": "sample number", "units": "1"},
     )
     coords = {"sample": sample_coord, names["time"]: times, **cf.grid_coords(grid)}
-    return xr.Dataset(data_vars, coords, attrs=_global_attrs(trained, seed, last_time))
+    attrs = _global_attrs(trained, seed, last_time, times, given)
+    return xr.Dataset(data_vars, coords, attrs=attrs)
 
 
-def _global_attrs(trained: Trained, seed: int, last_time) -> dict:
+def _unconditional_comment(trained: Trained, times: xr.DataArray, given: bool) -> str:
+    first = times.to_index()[0].isoformat()
+    where = "the start asked for" if given else "by default the first time of the training data"
+    if not trained.cycles:
+        return (
+            f"Unconditional samples: the time coordinate starts at {first} ({where}); the "
+            "generator takes no calendar inputs, so the samples are not for those dates."
+        )
+    return (
+        f"Unconditional samples made for the times of the time coordinate, from {first} "
+        f"({where}): the generator is conditioned on the {', '.join(trained.cycles)} "
+        "cycle(s) of the calendar: the data's behaviour at those times of day, week or year, not forecasts."
+    )
+
+
+def _global_attrs(trained: Trained, seed: int, last_time, times: xr.DataArray, given: bool) -> dict:
     kept = dict(trained.grid["global_attrs"])
     name = trained.config.spec.name
     gcfg = trained.config.model.generator
     if last_time is None:
-        comment = (
-            f"Unconditional samples: by convention the time coordinate starts at the first "
-            f"time of the training data ({trained.grid['time']['first']}); the samples are "
-            "not forecasts for those dates."
-        )
+        comment = _unconditional_comment(trained, times, given)
     else:
         comment = (
             f"Nowcasts: every sample continues the same {trained.context_frames} context "

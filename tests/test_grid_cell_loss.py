@@ -131,9 +131,9 @@ def test_a_conditional_run_draws_k_samples_per_g_step(tmp_path, monkeypatch):
     made = []
     real_generate = loop.generate
 
-    def counting(run, batch, context):
+    def counting(run, batch, context, *calendar):
         made.append(torch.is_grad_enabled())
-        return real_generate(run, batch, context)
+        return real_generate(run, batch, context, *calendar)
 
     monkeypatch.setattr(loop, "generate", counting)
     path = tiny_pipeline(

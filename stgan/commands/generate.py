@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
         description="Sample N sequences with the EMA generator of a checkpoint (or of the best "
         "or newest checkpoint in a run directory), in physical units, with the training "
         "data's grid, attributes and calendar, and write them as CF-1.8 NetCDF (float32, "
-        "zlib), atomically. Nowcasting generators need --context.",
+        "zlib), atomically. Nowcasting generators need --context. A generator conditioned "
+        "on the calendar makes its samples for the times from --start.",
     )
     parser.add_argument("checkpoint", type=Path, help="checkpoint file or run directory")
     parser.add_argument("--num", type=int, required=True, help="number of sequences (>= 1)")
@@ -30,6 +31,13 @@ def add_parser(subparsers) -> None:
         "--context",
         type=Path,
         help="nowcasting: NetCDF with the past steps on the training grid (the last ones are used)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="TIME",
+        help="time of the first step, an ISO time on the data's calendar such as "
+        "2001-07-01T06:00 (default: the training data's first time); the samples are made "
+        "for that time of day, week and year (not with --context)",
     )
     options.add_device(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="samples per generator call")
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            start=args.start,
         )
         with _terminate_as_interrupt():
             write_netcdf(ds, make_parent(args.out, "--out"), command=command_line(args))
@@ -89,6 +98,7 @@ def command_line(args: argparse.Namespace) -> str:
         ("--length", args.length),
         ("--seed", args.seed),
         ("--context", args.context),
+        ("--start", args.start),
         ("--device", args.device),
         ("--batch-size", args.batch_size),
         ("--out", args.out),

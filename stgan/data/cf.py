@@ -87,7 +87,7 @@ STANDARD_NAME_FROM_UNITS = {
 # ---------------------------------------------------------------------------
 
 
-def describe_grid(source: Source, patch: int | None = None) -> dict:
+def describe_grid(source: Source, patch: int | None = None, cycles: tuple[str, ...] = ()) -> dict:
     """The grid, time axis, attributes and static mask of ``source``, as plain data.
 
     Parameters
@@ -103,7 +103,7 @@ def describe_grid(source: Source, patch: int | None = None) -> dict:
     dict
         Keys ``format``, ``dims`` (time/y/x names), ``region`` (index ranges in the
         cropped, coarsened grid), ``coords`` (name -> dims, values, dtype, attrs),
-        ``time`` (step_seconds, calendar, units, first, attrs), ``variables`` (name ->
+        ``time`` (step_seconds, calendar, units, first, attrs, cycles), ``variables`` (name ->
         attrs, in channel order), ``mask`` (name -> run-lengths of always-missing
         cells) and ``global_attrs``.
     """
@@ -116,6 +116,7 @@ def describe_grid(source: Source, patch: int | None = None) -> dict:
         time = _time_description(first[dims.time], source)
     finally:
         first.close()
+    time["cycles"] = list(cycles)
     return {
         "format": GRID_FORMAT,
         "dims": {"time": dims.time, "y": dims.y, "x": dims.x},

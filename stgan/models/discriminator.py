@@ -5,7 +5,10 @@
   frames plus a temporal 3D D on the 2x avg-pooled sequence, scores summed.
 
 In conditional mode pass ``context`` (B, T_in, C, H, W): it is concatenated before the
-sequence along time, so D judges whether the future continues the context. Each trunk
+sequence along time, so D judges whether the future continues the context. A D built
+with ``calendar_features`` F > 0 takes ``calendar`` (B, T_in + T, F), the calendar
+features of each frame (context first), as F constant input channels beside the data's
+C, so it can tell a sequence that does not fit its calendar time. Each trunk
 reflect-pads the grid to its factor ``2**num_stages``, so any grid size and any number
 of frames works.
 """
@@ -60,16 +63,35 @@ def _with_context(x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor
     return x if context is None else torch.cat([context, x], dim=1)  # (B, T_in + T, C, H, W)
 
 
+def with_calendar(x: torch.Tensor, calendar: torch.Tensor | None, features: int) -> torch.Tensor:
+    """(B, T', C, H, W) and calendar (B, T', F) -> (B, T', C + F, H, W): each frame's
+    calendar features as constant channels. ``features`` (F) is what the D was built for."""
+    if not features:
+        return x
+    b, t = x.shape[:2]
+    if calendar is None or tuple(calendar.shape) != (b, t, features):
+        got = None if calendar is None else tuple(calendar.shape)
+        raise ValueError(f"calendar: expected shape {(b, t, features)}, got {got}")
+    planes = calendar.to(x.dtype)[..., None, None].expand(-1, -1, -1, *x.shape[-2:])
+    return torch.cat([x, planes], dim=2)  # (B, T', C + F, H, W)
+
+
 class Conv3dDiscriminator(nn.Module):
     """3D convolutions over the whole (context +) sequence."""
 
-    def __init__(self, cfg: DiscriminatorConfig, channels: int):
+    def __init__(self, cfg: DiscriminatorConfig, channels: int, calendar_features: int = 0):
         super().__init__()
-        self.trunk = ConvTrunk(3, cfg, channels)
+        self.calendar_features = calendar_features
+        self.trunk = ConvTrunk(3, cfg, channels + calendar_features)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        x = _with_context(x, context).transpose(1, 2)  # (B, C, T', H, W)
-        return self.trunk(x)  # (B,)
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        calendar: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = with_calendar(_with_context(x, context), calendar, self.calendar_features)
+        return self.trunk(x.transpose(1, 2))  # (B, C + F, T', H, W) -> (B,)
 
 
 class DualDiscriminator(nn.Module):
@@ -80,18 +102,25 @@ class DualDiscriminator(nn.Module):
     the generated frames only; the temporal D also sees the context.
     """
 
-    def __init__(self, cfg: DiscriminatorConfig, channels: int):
+    def __init__(self, cfg: DiscriminatorConfig, channels: int, calendar_features: int = 0):
         super().__init__()
         self.num_frames = cfg.num_frames
+        self.calendar_features = calendar_features
         self.generator: torch.Generator | None = None
-        self.spatial = ConvTrunk(2, cfg, channels)
-        self.temporal = ConvTrunk(3, cfg, channels)
+        self.spatial = ConvTrunk(2, cfg, channels + calendar_features)
+        self.temporal = ConvTrunk(3, cfg, channels + calendar_features)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        calendar: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         b, t = x.shape[:2]
+        seq = with_calendar(_with_context(x, context), calendar, self.calendar_features)
         picked = torch.randperm(t, generator=self.generator)[: self.num_frames].to(x.device)
-        frames = x[:, picked].flatten(0, 1)  # (B*num_frames, C, H, W)
+        frames = seq[:, -t:][:, picked].flatten(0, 1)  # (B*num_frames, C + F, H, W)
         spatial = self.spatial(frames).view(b, -1).sum(dim=1)  # (B,)
-        seq = _with_context(x, context).transpose(1, 2)  # (B, C, T', H, W)
-        seq = F.avg_pool3d(seq, (1, 2, 2), ceil_mode=True)  # (B, C, T', H/2, W/2)
+        seq = seq.transpose(1, 2)  # (B, C + F, T', H, W)
+        seq = F.avg_pool3d(seq, (1, 2, 2), ceil_mode=True)  # (B, C + F, T', H/2, W/2)
         return spatial + self.temporal(seq)  # (B,)

@@ -7,6 +7,12 @@
 
 In conditional mode (nowcasting) a conv encoder turns the context frames
 (B, T_in, C, H, W) into the initial recurrent state (or an extra input volume).
+
+A generator built with ``calendar_features`` F > 0 takes ``calendar`` (B, T, F), the
+calendar features of each generated frame (``stgan.data.calendar.features``), as extra
+stem inputs: the recurrent G beside z, the noise and its clock at each step; the conv3d
+G pooled to its ``T/ft`` steps as extra volume channels. So a sample is made for a given
+calendar time.
 Shapes below: f = 2**up_stages, (h, w) = (H'/f, W'/f), C0 = base_channels, where
 (H', W') is the grid rounded up to multiples of f: a grid that does not divide is
 generated padded and cropped back (``Generator.padded_hw``), so any grid works.
@@ -71,15 +77,25 @@ class FrameDecoder(nn.Module):
 class Generator(nn.Module):
     """Shared interface: ``latents`` draws (z, noise), ``forward`` maps them to sequences.
 
-    ``forward(z, noise, context=None)`` takes z (B, latent_dim), noise
-    (B, noise_steps(T), noise_channels, h, w) and, when conditional, context
-    (B, T_in, C, H, W); it returns (B, T, C, H, W).
+    ``forward(z, noise, context=None, calendar=None)`` takes z (B, latent_dim), noise
+    (B, noise_steps(T), noise_channels, h, w), when conditional, context
+    (B, T_in, C, H, W) and, when built with ``calendar_features`` F > 0, calendar
+    (B, T, F); it returns (B, T, C, H, W).
     """
 
-    def __init__(self, cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int):
+    def __init__(
+        self,
+        cfg: GeneratorConfig,
+        channels: int,
+        height: int,
+        width: int,
+        frames: int,
+        calendar_features: int = 0,
+    ):
         super().__init__()
         factor = 2**cfg.up_stages
         self.cfg, self.channels, self.frames = cfg, channels, frames
+        self.calendar_features = calendar_features
         self.height, self.width = height, width
         # A grid that does not divide by the factor is made on the next larger one that
         # does (pad_grid's rim) and cropped back to the data's grid (crop_grid)
@@ -151,10 +167,21 @@ class Generator(nn.Module):
         return noise * self.noise_strength.view(1, 1, -1, 1, 1)
 
     def check_inputs(
-        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None
+        self,
+        z: torch.Tensor,
+        noise: torch.Tensor,
+        context: torch.Tensor | None,
+        calendar: torch.Tensor | None,
+        frames: int,
     ) -> None:
         b = z.shape[0]
         _expect("z", z, (b, self.cfg.latent_dim))
+        if self.calendar_features or calendar is not None:
+            if calendar is None:
+                raise ValueError(
+                    f"this generator needs calendar (B, T, {self.calendar_features}) features"
+                )
+            _expect("calendar", calendar, (b, frames, self.calendar_features))
         _expect("noise", noise, (b, noise.shape[1], self.cfg.noise_channels, *self.low_hw))
         if self.cfg.conditional != (context is not None):
             need = "needs" if self.cfg.conditional else "takes no"
@@ -179,13 +206,14 @@ class RecurrentGenerator(Generator):
         height: int,
         width: int,
         frames: int,
+        calendar_features: int = 0,
         *,
         cell: type[nn.Module],
     ):
-        super().__init__(cfg, channels, height, width, frames)
+        super().__init__(cfg, channels, height, width, frames, calendar_features)
         c0, sn = cfg.base_channels, cfg.spectral_norm
         self.z_proj = layers.linear(cfg.latent_dim, c0 * self.low_hw[0] * self.low_hw[1], sn=sn)
-        stem_in = c0 + cfg.noise_channels + cfg.time_features
+        stem_in = c0 + cfg.noise_channels + cfg.time_features + calendar_features
         self.stem = layers.conv_stack(2, stem_in, c0, 1, sn=sn)
         self.cells = nn.ModuleList(cell(c0, c0, sn=sn) for _ in range(cfg.num_layers))
         # The initial state: the encoded context, or (unconditional) a map of z. From a
@@ -225,14 +253,21 @@ class RecurrentGenerator(Generator):
         return layers.window_clock(steps, self.frames, self.cfg.time_features, phase)
 
     def forward(
-        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        noise: torch.Tensor,
+        context: torch.Tensor | None = None,
+        calendar: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        self.check_inputs(z, noise, context)
         b, t = noise.shape[:2]
+        self.check_inputs(z, noise, context, calendar, t)
         z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
         noise = self.scale_noise(noise)  # (B, T, noise_channels, h, w)
         states = self.initial_states(z, context)
-        clock = self.clock(z, t)[..., None, None].expand(-1, -1, -1, *self.low_hw)
+        clock = self.clock(z, t)
+        if self.calendar_features:
+            clock = torch.cat([clock, calendar.to(clock.dtype)], dim=2)  # (B, T, K + F)
+        clock = clock[..., None, None].expand(-1, -1, -1, *self.low_hw)  # (B, T, K + F, h, w)
         outputs = []
         for step in range(t):
             inputs = torch.cat([z_map, noise[:, step], clock[:, step]], dim=1)
@@ -248,15 +283,23 @@ class RecurrentGenerator(Generator):
 class Conv3dGenerator(Generator):
     """z -> (C0, T/ft, h, w) volume -> ``up_stages`` x (upsample -> 3D convs)."""
 
-    def __init__(self, cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int):
-        super().__init__(cfg, channels, height, width, frames)
+    def __init__(
+        self,
+        cfg: GeneratorConfig,
+        channels: int,
+        height: int,
+        width: int,
+        frames: int,
+        calendar_features: int = 0,
+    ):
+        super().__init__(cfg, channels, height, width, frames, calendar_features)
         layers.check_frames(frames, 2**cfg.temporal_up_stages, "generator")
         c0, sn = cfg.base_channels, cfg.spectral_norm
         self.low_t = frames // 2**cfg.temporal_up_stages
         volume = c0 * self.low_t
         self.z_proj = layers.linear(cfg.latent_dim, volume * self.low_hw[0] * self.low_hw[1], sn=sn)
         self.encoder = ContextEncoder(cfg, channels, volume) if cfg.conditional else None
-        stem_in = c0 * (2 if cfg.conditional else 1) + cfg.noise_channels
+        stem_in = c0 * (2 if cfg.conditional else 1) + cfg.noise_channels + calendar_features
         blocks = [layers.conv_stack(3, stem_in, c0, cfg.num_layers, sn=sn)]
         chans = [layers.stage_channels(c0, s) for s in range(cfg.up_stages + 1)]
         for stage, (c_in, c_out) in enumerate(pairwise(chans)):
@@ -276,13 +319,22 @@ class Conv3dGenerator(Generator):
         return self.low_t
 
     def forward(
-        self, z: torch.Tensor, noise: torch.Tensor, context: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        noise: torch.Tensor,
+        context: torch.Tensor | None = None,
+        calendar: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        self.check_inputs(z, noise, context)
+        self.check_inputs(z, noise, context, calendar, self.frames)
         _expect("noise", noise, (z.shape[0], self.low_t, *noise.shape[2:]))
         b = z.shape[0]
         parts = [self.z_proj(z).view(b, -1, self.low_t, *self.low_hw)]  # (B, C0, t, h, w)
         parts.append(self.scale_noise(noise).transpose(1, 2))  # (B, nc, t, h, w)
+        if self.calendar_features:
+            # each low step gets the mean features of the frames it becomes
+            pooled = calendar.view(b, self.low_t, -1, self.calendar_features).mean(dim=2)
+            planes = pooled.transpose(1, 2)[..., None, None].expand(-1, -1, -1, *self.low_hw)
+            parts.append(planes.to(parts[0].dtype))  # (B, F, t, h, w)
         if self.encoder is not None:
             encoded = self.encode_context(self.encoder, context)  # (B, C0*t, h, w)
             parts.append(encoded.view(b, -1, self.low_t, *self.low_hw))  # (B, C0, t, h, w)

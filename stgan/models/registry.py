@@ -38,25 +38,39 @@ def _lookup(table: dict, name: str, what: str) -> Callable:
 
 
 def build_generator(
-    cfg: GeneratorConfig, channels: int, height: int, width: int, frames: int
+    cfg: GeneratorConfig,
+    channels: int,
+    height: int,
+    width: int,
+    frames: int,
+    calendar_features: int = 0,
 ) -> Generator:
     """Generator for (B, frames, channels, height, width) sequences.
 
     Any grid works: one that does not divide by the model's factor ``2**up_stages`` is
-    generated padded and cropped back. Raises ``StganError`` for an unknown ``cfg.name``
-    or, for conv3d, a frame count not divisible by its temporal factor.
+    generated padded and cropped back. ``calendar_features``: F, the calendar features
+    per frame it is conditioned on (``stgan.data.calendar.count``; 0: none). Raises
+    ``StganError`` for an unknown ``cfg.name`` or, for conv3d, a frame count not
+    divisible by its temporal factor.
     """
-    return _lookup(GENERATORS, cfg.name, "generator")(cfg, channels, height, width, frames)
+    build = _lookup(GENERATORS, cfg.name, "generator")
+    return build(cfg, channels, height, width, frames, calendar_features=calendar_features)
 
 
 def build_discriminator(
-    cfg: DiscriminatorConfig, channels: int, height: int, width: int, frames: int
+    cfg: DiscriminatorConfig,
+    channels: int,
+    height: int,
+    width: int,
+    frames: int,
+    calendar_features: int = 0,
 ) -> nn.Module:
     """Discriminator scoring (B, frames, channels, height, width) sequences as (B,).
 
     Any grid works (each trunk reflect-pads it to its factor), so ``height`` and ``width``
     are not checked; ``frames`` (generated frames, without the context) must be at least
-    ``cfg.num_frames`` for ``dual``.
+    ``cfg.num_frames`` for ``dual``. ``calendar_features``: F, the calendar features per
+    frame it sees beside the data, as G gets them.
     """
     build = _lookup(DISCRIMINATORS, cfg.name, "discriminator")
     if cfg.name == "dual" and cfg.num_frames > frames:
@@ -64,4 +78,4 @@ def build_discriminator(
             f"discriminator.num_frames is {cfg.num_frames} but sequences have only {frames} "
             f"frames; set num_frames <= {frames}"
         )
-    return build(cfg, channels)
+    return build(cfg, channels, calendar_features)

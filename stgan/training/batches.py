@@ -4,12 +4,15 @@ Shuffling comes from ``DistributedSampler`` (seeded, ``set_epoch`` each epoch;
 one replica when not distributed), so the order depends only on the seed, the
 epoch and the rank. The stream remembers ``(epoch, position)`` so a resumed run
 continues with exactly the batch the interrupted one would have read next.
+
+Each batch carries the calendar features of its windows' frames (:class:`CalendarWindows`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from stgan.data.dataset import WindowDataset
 from stgan.errors import SpecError
@@ -17,10 +20,41 @@ from stgan.threads import follow_share, one_thread_per_worker
 from stgan.training.distributed import Dist
 
 
+class CalendarWindows(Dataset):
+    """A split's windows with the calendar features of their frames.
+
+    Parameters
+    ----------
+    windows : WindowDataset
+        The windows; item ``i`` starts at time position ``windows.starts[i]``.
+    table : np.ndarray
+        ``(N_time, F)`` features of every time step of the data
+        (``stgan.data.calendar.features`` of its time axis); F may be 0.
+
+    Items are ``(x, mask, calendar)``: ``x`` and ``mask`` as ``WindowDataset`` gives them,
+    ``(T, C, H, W)``, and ``calendar`` float32 ``(T, F)``.
+    """
+
+    def __init__(self, windows: WindowDataset, table: np.ndarray) -> None:
+        self.windows = windows
+        self.table = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.windows.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, mask = self.windows[index]
+        start = int(self.windows.starts[index])
+        return x, mask, self.table[start : start + self.windows.length]  # (T, F)
+
+
 class BatchStream:
     def __init__(
         self,
-        dataset: WindowDataset,
+        dataset: CalendarWindows,
         batch_size: int,
         num_workers: int,
         seed: int,
@@ -52,8 +86,9 @@ class BatchStream:
     def state(self) -> dict:
         return {"epoch": self.epoch, "position": self.position}
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next ``(x, mask)`` batch, ``(B, T, C, H, W)``; a new epoch starts as needed."""
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next ``(x, mask, calendar)`` batch, ``(B, T, C, H, W)`` twice and ``(B, T, F)``;
+        a new epoch starts as needed."""
         if self._iterator is None:
             self._iterator = self._epoch_iterator()
         try:

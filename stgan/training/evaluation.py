@@ -2,7 +2,8 @@
 
 Every ``eval.every`` steps rank 0 scores the EMA generator through the one comparison
 of ``stgan.comparison``: ``eval.samples`` sequences drawn with ``report.seed`` (the seed
-``stgan run`` generates with) against as many windows of ``eval.split``, with the training
+``stgan run`` generates with), sample ``i`` for the calendar of real window ``i``, against
+as many windows of ``eval.split``, with the training
 split as the floor. Its score is ``stgan.metrics.registry.selection_score`` of the report
 (1.0 is the floor, lower is better), the number that keeps ``best.pt``.
 
@@ -29,6 +30,7 @@ from stgan.comparison import (
     comparison_options,
     split_comparison,
 )
+from stgan.data import calendar
 from stgan.data.cf import describe_grid
 from stgan.data.prepared import PreparedData
 from stgan.data.transforms import Transforms
@@ -61,6 +63,8 @@ class Evaluator:
         self.config = config
         self.transforms = data.transforms
         self.variables = list(data.spec.variable_names)
+        grid = grid or describe_grid(data.source, config.spec.patch, calendar.training_cycles(data))
+        self.cycles = calendar.model_cycles(grid, config.model.generator.calendar)
         self.comparison = comparison_for_training(config, data, device, grid)
         self.quick_comparison = (
             comparison_for_training(config, data, device, grid, quick=True)
@@ -106,6 +110,7 @@ class Evaluator:
                 self.config.output_frames,
                 self.config.report.seed,
                 context=_normalized(comparison, self.transforms),
+                calendar=comparison.real.calendar(self.cycles),
             )
         finally:
             g.train(was_training)
@@ -130,7 +135,7 @@ def comparison_for_training(
 ) -> Comparison:
     """The comparison in-training evaluation uses: ``eval.split`` on the trained grid;
     ``quick``: ``eval.quick_samples`` windows and the streaming metrics only."""
-    grid = grid or describe_grid(data.source, config.spec.patch)
+    grid = grid or describe_grid(data.source, config.spec.patch, calendar.training_cycles(data))
     count = config.eval.quick_samples if quick else config.eval.samples
     return split_comparison(
         data.source,

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from stgan.atomic import write_text_atomic
-from stgan.data import PreparedData, prepare
+from stgan.data import PreparedData, calendar, prepare
 from stgan.data.cf import describe_grid
 from stgan.data.transforms import Transforms
 from stgan.errors import TrainingStopped
@@ -37,7 +37,7 @@ from stgan.models import build_discriminator, build_generator
 from stgan.objective import AdversarialObjective
 from stgan.run_lock import hold_run_directory
 from stgan.threads import use_threads
-from stgan.training.batches import BatchStream
+from stgan.training.batches import BatchStream, CalendarWindows
 from stgan.training.checkpoint import seed_everything
 from stgan.training.config import PipelineConfig, resolved_dict
 from stgan.training.distributed import Dist, init_distributed, resolve_device, shutdown
@@ -126,12 +126,17 @@ def setup(
     seed_everything(config.train.seed + dist.rank)
     transforms = Transforms.load(logdir / "transforms.json") if state else None
     data = prepare(config.spec, transforms=transforms)
-    dataset = data.dataset("train")
-    g, d, ema = build_networks(config, data, dataset[0][0].shape, dist, device)
+    # the data's cycles (a property of the data, recorded in the grid) and the ones G and
+    # D are given (none when model.generator.calendar is off)
+    cycles = calendar.training_cycles(data)
+    model_cycles = cycles if config.model.generator.calendar else ()
+    table = calendar.features(data.source.time, model_cycles)  # (N_time, F)
+    dataset = CalendarWindows(data.dataset("train"), table)
+    g, d, ema = build_networks(config, data, dataset[0][0].shape, dist, device, table.shape[1])
     stats = Stats()
     evaluate_here = dist.is_main and config.eval_steps  # rank 0 evaluates
     # one pass for the static mask; only rank 0 writes checkpoints and evaluates
-    grid = describe_grid(data.source, config.spec.patch) if dist.is_main else {}
+    grid = describe_grid(data.source, config.spec.patch, cycles) if dist.is_main else {}
     run = Run(
         config=config,
         logdir=logdir,
@@ -181,17 +186,20 @@ def build_networks(
     window: tuple[int, ...],
     dist: Dist,
     device: torch.device,
+    calendar_features: int = 0,
 ) -> tuple[Network, Network, EMA]:
-    """G and D for windows of shape ``window`` ``(T, C, H, W)``, with their optimizers and
-    schedules, and the EMA of G."""
+    """G and D for windows of shape ``window`` ``(T, C, H, W)`` with ``calendar_features``
+    per frame, with their optimizers and schedules, and the EMA of G."""
     _, channels, height, width = window
     out_frames = config.output_frames
-    g_module = build_generator(config.model.generator, channels, height, width, out_frames)
+    g_module = build_generator(
+        config.model.generator, channels, height, width, out_frames, calendar_features
+    )
     # the data's support (no negative counts), set before EMA copies G
     g_module.set_lower(data.transforms.normalized_lower())
     g_module = g_module.to(device)
     d_module = build_discriminator(
-        config.model.discriminator, channels, height, width, out_frames
+        config.model.discriminator, channels, height, width, out_frames, calendar_features
     ).to(device)
     ema = EMA(g_module, config.optim.ema_decay)
     opt_g, opt_d = adam_pair(g_module, d_module, config.optim)
@@ -244,10 +252,10 @@ def d_phase(run: Run, d_step: int) -> None:
     accum = run.config.optim.grad_accum
     run.d.opt.zero_grad(set_to_none=True)
     for _ in range(accum):
-        real, mask, context = next_batch(run)  # (B, T, C, H, W)
+        real, mask, context, days = next_batch(run)  # (B, T, C, H, W)
         with torch.no_grad(), run.autocast():
-            fake = generate(run, real.shape[0], context)
-        loss = run.objective.d_loss(real, fake, mask, context, d_step)
+            fake = generate(run, real.shape[0], context, days)
+        loss = run.objective.d_loss(real, fake, mask, context, d_step, days)
         (loss / accum).backward()
     run.stats.report("Grad/D_norm", clip(run.d.module, run.config.optim.grad_clip))
     run.d.opt.step()
@@ -259,34 +267,44 @@ def g_phase(run: Run) -> None:
     accum = run.config.optim.grad_accum
     run.g.opt.zero_grad(set_to_none=True)
     for _ in range(accum):
-        real, mask, context = next_batch(run)
+        real, mask, context, days = next_batch(run)
         with run.autocast():
             fakes = [
-                generate(run, mask.shape[0], context)
+                generate(run, mask.shape[0], context, days)
                 for _ in range(run.objective.generation_samples)
             ]
-        loss = run.objective.g_loss(fakes, mask, context, real)
+        loss = run.objective.g_loss(fakes, mask, context, real, days)
         (loss / accum).backward()
     run.stats.report("Grad/G_norm", clip(run.g.module, run.config.optim.grad_clip))
     run.g.opt.step()
     run.ema.update(run.g.module)
 
 
-def next_batch(run: Run) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """``(target, mask, context)`` on the device; context is the first T_in frames when conditional."""
-    x, mask = run.data.batches.next()  # (B, T, C, H, W)
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+
+
+def next_batch(run: Run) -> Batch:
+    """``(target, mask, context, calendar)`` on the device; context is the first T_in frames
+    when conditional; calendar ``(B, T_in + T, F)`` the features of all the window's frames
+    (context first), None when the models take none."""
+    x, mask, days = run.data.batches.next()  # (B, T, C, H, W), (B, T, F)
     x = x.to(run.device, non_blocking=True)
     mask = mask.to(run.device, non_blocking=True).float()
+    days = days.to(run.device, non_blocking=True) if days.shape[-1] else None
     t_in = run.config.context_frames
     if not t_in:
-        return x, mask, None
-    return x[:, t_in:], mask[:, t_in:], x[:, :t_in]
+        return x, mask, None, days
+    return x[:, t_in:], mask[:, t_in:], x[:, :t_in], days
 
 
-def generate(run: Run, batch: int, context: torch.Tensor | None) -> torch.Tensor:
-    """``batch`` fakes ``(B, T_out, C, H, W)`` from the wrapped G (so DDP sees every pass)."""
+def generate(
+    run: Run, batch: int, context: torch.Tensor | None, days: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``batch`` fakes ``(B, T_out, C, H, W)`` from the wrapped G (so DDP sees every pass),
+    for the calendar of the generated frames (the last T_out of ``days``)."""
     z, noise = run.g.module.latents(batch)
-    return run.g.wrapped(z, noise, context)
+    days = None if days is None else days[:, run.config.context_frames :]
+    return run.g.wrapped(z, noise, context, days)
 
 
 def clip(model: nn.Module, max_norm: float) -> torch.Tensor:

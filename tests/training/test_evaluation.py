@@ -83,7 +83,7 @@ def test_synthetic_samples_are_in_physical_units_with_the_real_mask(tmp_path):
         def latents(self, batch, frames=None, generator=None, device=None):
             return torch.zeros(batch, 1), torch.zeros(batch, 1)
 
-        def forward(self, z, noise, context=None):
+        def forward(self, z, noise, context=None, calendar=None):
             return torch.zeros(z.shape[0], 4, 2, 8, 8)
 
     synthetic = evaluator.comparison.masked(evaluator.sample(Constant()))
