@@ -48,7 +48,17 @@ class CalendarWindows(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, mask = self.windows[index]
         start = int(self.windows.starts[index])
-        return x, mask, self.table[start : start + self.windows.length]  # (T, F)
+        return x, mask, self._calendar(index)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        """A DataLoader batch through ``WindowDataset.__getitems__`` (views of its cached
+        blocks, so the collate's copy is the only one)."""
+        items = self.windows.__getitems__(indices)
+        return [(x, mask, self._calendar(i)) for i, (x, mask) in zip(indices, items, strict=True)]
+
+    def _calendar(self, index: int) -> torch.Tensor:
+        start = int(self.windows.starts[index])
+        return self.table[start : start + self.windows.length]  # (T, F)
 
 
 class BatchStream:

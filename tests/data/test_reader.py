@@ -149,3 +149,21 @@ def test_views_of_blocks_are_not_changed_by_batches(files):
     for x, _ in DataLoader(ds, batch_size=4):
         x.mul_(0)  # a batch is the collate's copy, not the cache
     assert torch.equal(ds[0][0], first)
+
+
+def test_calendar_windows_batches_take_the_block_path_and_match_items(files, monkeypatch):
+    from stgan.training.batches import CalendarWindows
+
+    data = prepared(files, window={"length": 4, "stride": 1})
+    ds = data.dataset("train")
+    table = np.arange(60 * 2, dtype=np.float32).reshape(60, 2)  # (N_time, F): step, step
+    windows = CalendarWindows(ds, table)
+    calls = []
+    monkeypatch.setattr(ds, "__getitems__", lambda idx: calls.append(idx) or [ds[i] for i in idx])
+    order = [5, 0, 9, 3]
+    ((x, mask, calendar),) = list(DataLoader(windows, batch_size=4, sampler=order))
+    assert calls == [order]
+    for row, i in enumerate(order):
+        assert torch.equal(x[row], ds[i][0]) and torch.equal(mask[row], ds[i][1])
+        start = int(ds.starts[i])
+        assert torch.equal(calendar[row], torch.from_numpy(table[start : start + 4]))
