@@ -47,7 +47,6 @@ class CalendarWindows(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, mask = self.windows[index]
-        start = int(self.windows.starts[index])
         return x, mask, self._calendar(index)
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, ...]]:
