@@ -23,7 +23,7 @@ figure is the median over rounds. Prints each run's rates and the ratios.
 evaluations, generation and the report) on one thread while a second process runs the same
 (the other CPU job), and prints each one's wall and CPU seconds (``os.wait4``).
 
-    python benchmarks/demo_speed.py [--steps 40] [--log-every 10] [--rounds 2] [--full] [--no-rates]
+    python benchmarks/demo_speed.py [--steps 40] [--log-every 10] [--rounds 2] [--also COMMIT ...] [--full] [--no-rates]
 """
 
 from __future__ import annotations
@@ -116,10 +116,12 @@ def compare_rates(old: Path, work: Path, args: argparse.Namespace) -> None:
         "0.4.0, today's demo.yaml": (old, ROOT / DEMO),
         "this checkout, demo.yaml": (ROOT, ROOT / DEMO),
     }
+    for commit in args.also:  # e.g. the commit before a change, on today's demo.yaml
+        runs[f"{commit}, today's demo.yaml"] = (extract(commit, work), ROOT / DEMO)
     rates: dict[str, list[Rate]] = {name: [] for name in runs}
     names = list(runs)
     for round_ in range(args.rounds):
-        for name in names[round_ % 3 :] + names[: round_ % 3]:
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             code, config = runs[name]
             logdir = work / f"run{round_}_{names.index(name)}"
             rate = train_rate(code, config, logdir, args)
@@ -134,14 +136,13 @@ def compare_rates(old: Path, work: Path, args: argparse.Namespace) -> None:
     for name, values in rates.items():
         median[name] = Rate(*(statistics.median(v) for v in zip(*map(dataclasses.astuple, values))))
         print(f"  {name:<26} {median[name].cpu:6.2f} samples/CPU-s {median[name].wall:6.2f} (wall)")
-    now, old_demo, old_code = (median[name] for name in names[::-1])
-    for what, ref, goal in (
-        ("its demo", old_demo, " (goal >= 2x)"),
-        ("today's demo", old_code, ""),
-    ):
+    now = median[names[2]]
+    goals = {names[0]: " (goal >= 2x)", names[1]: " (the code alone)"}
+    for name in names[:2] + names[3:]:
+        ref = median[name]
         print(
-            f"this checkout / 0.4.0 ({what}): {now.cpu / ref.cpu:.2f}x per CPU second, "
-            f"{now.wall / ref.wall:.2f}x per wall second{goal}"
+            f"this checkout / {name}: {now.cpu / ref.cpu:.2f}x per CPU second, "
+            f"{now.wall / ref.wall:.2f}x per wall second{goals.get(name, '')}"
         )
 
 
@@ -177,6 +178,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="also time `stgan run` beside a copy")
     parser.add_argument("--no-rates", action="store_true", help="skip the step-rate comparison")
+    parser.add_argument(
+        "--also", nargs="*", default=[], metavar="COMMIT", help="more versions on today's demo"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"demo training, {args.steps} steps, one thread; load average {load:.1f}")
