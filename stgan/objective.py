@@ -27,6 +27,19 @@ Tensor = torch.Tensor
 Report = Callable[[str, "float | Tensor"], None]
 
 
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """``module``'s parameters need no gradient inside; those that needed one do again after."""
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+
+
 class AdversarialObjective:
     """What D and G minimize, given real windows, fakes, masks and context.
 
@@ -141,8 +154,9 @@ class AdversarialObjective:
         extra = _d_args(context, calendar)
         adversarial = []
         # D's weights stay put in this phase: spectral norm computes each one once for all
-        # the samples (its power iteration advances once per G step, not once per sample)
-        with parametrize.cached():
+        # the samples (its power iteration advances once per G step, not once per sample),
+        # and the backward pass skips their gradients (the D phase sets its own to none)
+        with parametrize.cached(), frozen(self.d_module):
             for sample in fakes:
                 with self.autocast():
                     logits = self.d_module(self._d_input(sample, mask), *extra).float()  # (B,)

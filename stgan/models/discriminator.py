@@ -55,7 +55,7 @@ class ConvTrunk(nn.Module):
         x = layers.pad_grid(
             x, layers.padded_size(h, self.factor), layers.padded_size(w, self.factor)
         )
-        x = self.features(x).flatten(2).mean(dim=2)  # (N, C_last)
+        x = self.features(layers.channels_last(x)).flatten(2).mean(dim=2)  # (N, C_last)
         return self.head(x).squeeze(1)  # (N,)
 
 

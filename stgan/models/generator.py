@@ -20,6 +20,7 @@ generated padded and cropped back (``Generator.padded_hw``), so any grid works.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from itertools import pairwise
 
@@ -71,7 +72,8 @@ class FrameDecoder(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        x = self.net(layers.channels_last(x))
+        return x.contiguous()  # (N, channels, H, W)
 
 
 class Generator(nn.Module):
@@ -268,16 +270,62 @@ class RecurrentGenerator(Generator):
         if self.calendar_features:
             clock = torch.cat([clock, calendar.to(clock.dtype)], dim=2)  # (B, T, K + F)
         clock = clock[..., None, None].expand(-1, -1, -1, *self.low_hw)  # (B, T, K + F, h, w)
-        outputs = []
-        for step in range(t):
-            inputs = torch.cat([z_map, noise[:, step], clock[:, step]], dim=1)
-            x = self.stem(inputs)  # (B, C0, h, w)
-            for i, cell in enumerate(self.cells):
-                x, states[i] = cell(x, states[i])
-            outputs.append(x)
-        x = torch.stack(outputs, dim=1).flatten(0, 1)  # (B*T, C0, h, w)
-        x = self.to_grid(self.decoder(x))  # (B*T, C, H, W)
+        inputs = StemInputs(per_sequence=[z_map], per_step=[noise, clock])
+        x = self.stem_all_steps(inputs)  # (B, T, C0, h, w)
+        for i, cell in enumerate(self.cells):  # layer by layer: each one over all steps
+            x, states[i] = cell.unroll(x, states[i])
+        x = self.to_grid(self.decoder(x.flatten(0, 1)))  # (B*T, C, H, W)
         return self.bounded(self.out_act(x.view(b, t, *x.shape[1:])))  # (B, T, C, H, W)
+
+    def stem_all_steps(self, inputs: StemInputs) -> torch.Tensor:
+        """The stem (conv -> LeakyReLU) on every step's inputs -> (B, T, C0, h, w).
+
+        The stem does not depend on the recurrent state, so all steps go through it at
+        once, and the part of its convolution that sees the per-sequence inputs (z's map)
+        is computed once per sequence: the same function as the stem on each step's
+        concatenated inputs, up to float rounding. A spectral-normalized stem runs once
+        per step, as it always did (its power iteration advances at every call).
+        """
+        conv, act = self.stem
+        if layers.is_parametrized(conv):
+            return torch.stack([self.stem(inputs.at(s)) for s in range(inputs.steps)], dim=1)
+        seq_weight, step_weight = layers.channel_split(conv, inputs.sequence_channels)
+        per_sequence = layers.conv_same(inputs.sequence(), seq_weight, conv.bias)  # (B, C0, h, w)
+        steps = inputs.steps_stacked()  # (B, T, C_step, h, w)
+        per_step = layers.conv_same(steps.flatten(0, 1), step_weight)  # (B*T, C0, h, w)
+        per_step = per_step.view(*steps.shape[:2], *per_step.shape[1:])
+        return act(per_step + per_sequence[:, None])  # (B, T, C0, h, w)
+
+
+@dataclasses.dataclass
+class StemInputs:
+    """What the recurrent generator's stem sees at each step, in channel order: the
+    per-sequence maps (the same at every step, each (B, c, h, w)), then the per-step ones
+    (each (B, T, c, h, w)). A new input is one more entry in its list (and its channels
+    in the stem's ``stem_in``)."""
+
+    per_sequence: list[torch.Tensor]
+    per_step: list[torch.Tensor]
+
+    @property
+    def steps(self) -> int:
+        return self.per_step[0].shape[1]
+
+    @property
+    def sequence_channels(self) -> int:
+        return sum(x.shape[1] for x in self.per_sequence)
+
+    def sequence(self) -> torch.Tensor:
+        """(B, C_seq, h, w): the per-sequence maps concatenated."""
+        return torch.cat(self.per_sequence, dim=1)
+
+    def steps_stacked(self) -> torch.Tensor:
+        """(B, T, C_step, h, w): the per-step maps concatenated."""
+        return torch.cat(self.per_step, dim=2)
+
+    def at(self, step: int) -> torch.Tensor:
+        """(B, C_seq + C_step, h, w): every input at ``step``, concatenated."""
+        return torch.cat([*self.per_sequence, *(x[:, step] for x in self.per_step)], dim=1)
 
 
 class Conv3dGenerator(Generator):

@@ -14,10 +14,14 @@ from stgan.training.config import OptimConfig
 def adam_pair(
     g: nn.Module, d: nn.Module, cfg: OptimConfig
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Separate Adam optimizers for G and D: their own rates and betas (TTUR)."""
+    """Separate Adam optimizers for G and D: their own rates and betas (TTUR).
+
+    Both update all their tensors at once (``foreach``: the same update, fewer kernel
+    calls; PyTorch turns it on by default on CUDA only, where on CPU it is as fast or faster).
+    """
     return (
-        torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas_g),
-        torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas_d),
+        torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas_g, foreach=True),
+        torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas_d, foreach=True),
     )
 
 
@@ -56,7 +60,10 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach(), 1.0 - self.decay)
-        for ema_b, b in zip(self.model.buffers(), model.buffers()):
-            ema_b.copy_(b)
+        """One step of the average, all tensors at once (``torch._foreach_*``)."""
+        torch._foreach_lerp_(
+            list(self.model.parameters()), list(model.parameters()), 1.0 - self.decay
+        )
+        buffers = list(self.model.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(model.buffers()))
