@@ -113,7 +113,7 @@ def test_start_on_a_360_day_calendar(run_360_day, tmp_path, capsys):
         capsys, run_360_day, "--num", 2, "--start", "2003-02-30T06:00", "--out", out
     )
     assert code == 0, err
-    ds = xr.open_dataset(out, use_cftime=True)
+    ds = xr.open_dataset(out, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     times = ds.indexes["time"]
     assert times[0] == cftime.Datetime360Day(2003, 2, 30, 6)
     assert times[1] == cftime.Datetime360Day(2003, 2, 30, 12)
