@@ -668,5 +668,7 @@ def _global_attrs(trained: Trained, seed: int, last_time, times: xr.DataArray, g
         "comment": comment,
         "stgan_checkpoint": str(trained.path.resolve()),
         "stgan_seed": seed,
+        # the calendar cycles the samples are made for ("none": the time is a label only)
+        "stgan_calendar_cycles": " ".join(trained.cycles) or "none",
         "stgan_config": yaml.safe_dump(trained.config_dict, sort_keys=False),
     }

@@ -20,11 +20,12 @@ from tests.conftest import make_dataset, run_cli, tiny_pipeline
 
 
 def trained_run(directory, calendar: str):
-    """A tiny run trained 2 steps on 10 days of 6-hourly data on ``calendar``."""
+    """A tiny run on the calendar trained 2 steps on 10 days of 6-hourly data on ``calendar``."""
     path = tiny_pipeline(directory)
     data = make_dataset(nt=40, ny=8, nx=8, variables=("tas", "pr"), freq="6h", calendar=calendar)
     data.to_netcdf(directory / "data.nc")
-    train(load_pipeline(path), directory / "run", device="cpu", max_steps=2)
+    config = load_pipeline(path, ("model.generator.calendar=true",))
+    train(config, directory / "run", device="cpu", max_steps=2)
     return directory / "run"
 
 
@@ -76,6 +77,7 @@ def test_generate_start_writes_the_times_and_samples_for_them(standard_run, tmp_
         "6h"
     )
     assert "from 2001-07-04T18:00:00 (the start asked for)" in ds.attrs["comment"]
+    assert ds.attrs["stgan_calendar_cycles"] == "day week" and "labels" not in err
     assert "--start 2001-07-04T18:00" in ds.attrs["history"]
     made = np.stack([ds.tas.values, ds.pr.values], axis=2)  # (N, T, C, H, W)
     want = expected(standard_run, times, 2)
@@ -84,6 +86,28 @@ def test_generate_start_writes_the_times_and_samples_for_them(standard_run, tmp_
     # another time of day, another sample from the same latents
     other = expected(standard_run, times + pd.Timedelta("12h"), 2)
     assert not np.allclose(made[valid], other[valid], atol=1e-4)
+
+
+def test_start_on_a_generator_without_calendar_only_labels_the_times(tmp_path, capsys):
+    """The default model (model.generator.calendar: false): --start sets the time
+    coordinate, the samples are the same as for any other start, and a note says so."""
+    path = tiny_pipeline(tmp_path)
+    data = make_dataset(nt=40, ny=8, nx=8, variables=("tas", "pr"), freq="6h")
+    data.to_netcdf(tmp_path / "data.nc")
+    train(load_pipeline(path), tmp_path / "run", device="cpu", max_steps=2)
+    runs = []
+    for start in ("2001-07-04T18:00", "2001-07-05T06:00"):
+        out = tmp_path / f"{start[-5:-3]}.nc"
+        code, _, err = generate_cli(
+            capsys, tmp_path / "run", "--num", 2, "--start", start, "--out", out
+        )
+        assert code == 0, err
+        assert "--start only labels the time coordinate" in err
+        runs.append(xr.open_dataset(out))
+    assert runs[0].attrs["stgan_calendar_cycles"] == "none"
+    assert "not for those dates" in runs[0].attrs["comment"]
+    assert runs[0].indexes["time"][0] == pd.Timestamp("2001-07-04 18:00")
+    np.testing.assert_array_equal(runs[0].tas.values, runs[1].tas.values)
 
 
 def test_without_start_the_samples_are_for_the_training_data_first_time(standard_run):

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import shlex
 import signal
+import sys
 from pathlib import Path
 
 from stgan.commands import options
@@ -70,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
             write_netcdf(ds, make_parent(args.out, "--out"), command=command_line(args))
     print(f"wrote {args.out}")
     print(summary(ds))
+    if args.start and ds.attrs["stgan_calendar_cycles"] == "none":
+        print(
+            "note: this generator was trained without calendar inputs "
+            "(model.generator.calendar: false), so --start only labels the time coordinate",
+            file=sys.stderr,
+        )
     return 0
 
 
