@@ -93,7 +93,13 @@ def count(cycles: Sequence[str]) -> int:
 def model_cycles(grid: dict, calendar: bool) -> tuple[str, ...]:
     """The cycles a model of a checkpoint is conditioned on: those its grid description
     records (none in older checkpoints), when ``model.generator.calendar`` is on."""
-    return tuple(grid.get("time", {}).get("cycles", ())) if calendar else ()
+    return conditioned(grid.get("time", {}).get("cycles", ()), calendar)
+
+
+def conditioned(cycles: Sequence[str], calendar: bool) -> tuple[str, ...]:
+    """Of a data set's ``cycles``, those G and D are given: all of them when
+    ``model.generator.calendar`` is on, none when it is off."""
+    return tuple(cycles) if calendar else ()
 
 
 def as_index(times) -> pd.Index:

@@ -63,7 +63,7 @@ class Evaluator:
         self.config = config
         self.transforms = data.transforms
         self.variables = list(data.spec.variable_names)
-        grid = grid or describe_grid(data.source, config.spec.patch, calendar.training_cycles(data))
+        grid = grid or training_grid(config, data)
         self.cycles = calendar.model_cycles(grid, config.model.generator.calendar)
         self.comparison = comparison_for_training(config, data, device, grid)
         self.quick_comparison = (
@@ -126,6 +126,12 @@ class Evaluator:
         self.best_step = int(state.get("best_step", -1))
 
 
+def training_grid(config: PipelineConfig, data: PreparedData) -> dict[str, Any]:
+    """The grid description a training run records in its checkpoints (one pass over the
+    data for the static mask), with the cycles of its train split."""
+    return describe_grid(data.source, config.spec.patch, calendar.training_cycles(data))
+
+
 def comparison_for_training(
     config: PipelineConfig,
     data: PreparedData,
@@ -135,7 +141,7 @@ def comparison_for_training(
 ) -> Comparison:
     """The comparison in-training evaluation uses: ``eval.split`` on the trained grid;
     ``quick``: ``eval.quick_samples`` windows and the streaming metrics only."""
-    grid = grid or describe_grid(data.source, config.spec.patch, calendar.training_cycles(data))
+    grid = grid or training_grid(config, data)
     count = config.eval.quick_samples if quick else config.eval.samples
     return split_comparison(
         data.source,

@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from stgan.atomic import write_text_atomic
 from stgan.data import PreparedData, calendar, prepare
-from stgan.data.cf import describe_grid
 from stgan.data.transforms import Transforms
 from stgan.errors import TrainingStopped
 from stgan.logging import RunLogger
@@ -41,7 +40,7 @@ from stgan.training.batches import BatchStream, CalendarWindows
 from stgan.training.checkpoint import seed_everything
 from stgan.training.config import PipelineConfig, resolved_dict
 from stgan.training.distributed import Dist, init_distributed, resolve_device, shutdown
-from stgan.training.evaluation import Evaluation, Evaluator
+from stgan.training.evaluation import Evaluation, Evaluator, training_grid
 from stgan.training.health import Event, Monitor, nonfinite_parameters, weight_norm
 from stgan.training.health_log import HealthLog
 from stgan.training.hparams import hparam_metrics, hparam_values
@@ -128,15 +127,14 @@ def setup(
     data = prepare(config.spec, transforms=transforms)
     # the data's cycles (a property of the data, recorded in the grid) and the ones G and
     # D are given (none when model.generator.calendar is off)
-    cycles = calendar.training_cycles(data)
-    model_cycles = cycles if config.model.generator.calendar else ()
-    table = calendar.features(data.source.time, model_cycles)  # (N_time, F)
+    cycles = calendar.conditioned(calendar.training_cycles(data), config.model.generator.calendar)
+    table = calendar.features(data.source.time, cycles)  # (N_time, F)
     dataset = CalendarWindows(data.dataset("train"), table)
     g, d, ema = build_networks(config, data, dataset[0][0].shape, dist, device, table.shape[1])
     stats = Stats()
     evaluate_here = dist.is_main and config.eval_steps  # rank 0 evaluates
     # one pass for the static mask; only rank 0 writes checkpoints and evaluates
-    grid = describe_grid(data.source, config.spec.patch, cycles) if dist.is_main else {}
+    grid = training_grid(config, data) if dist.is_main else {}
     run = Run(
         config=config,
         logdir=logdir,
