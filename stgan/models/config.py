@@ -29,6 +29,11 @@ class GeneratorConfig:
     name: Literal["convgru", "convlstm", "conv3d"] = "convgru"
     latent_dim: int = 32  # global z, shared by all frames
     noise_channels: int = 4  # per-step noise channels at low resolution (0: none)
+    # Recurrent only: the noise is drawn on the output grid, the stem takes it subsampled
+    # to the recurrence's grid, and the decoder adds it per cell at its input and after
+    # each up-sampling stage (StyleGAN's noise inputs, learned strength from zero), so
+    # fine-scale detail changes from frame to frame without passing through the state
+    decoder_noise: bool = False
     time_features: int = 4  # recurrent only: sin/cos clock inputs, periods 2T, T, 2T/3, ...
     # Condition G and D on the calendar features of each frame (stgan.data.calendar: the
     # data's daily, weekly, yearly cycles), so samples are made for given times; off by
@@ -61,6 +66,13 @@ class GeneratorConfig:
             self.time_features,
             "use an even integer >= 0 (sine and cosine pairs)",
         )
+        _require(
+            not self.decoder_noise or (self.name != "conv3d" and self.noise_channels >= 1),
+            where,
+            "decoder_noise",
+            self.decoder_noise,
+            "needs a recurrent generator (convgru, convlstm) and noise_channels >= 1",
+        )
         _require(0 <= self.up_stages <= 6, where, "up_stages", self.up_stages, "use 0 to 6")
         _require(
             0 <= self.temporal_up_stages <= self.up_stages,
@@ -86,6 +98,9 @@ class DiscriminatorConfig:
     minibatch_std: bool = True
     minibatch_std_group: int = 4
     num_frames: int = 2  # dual only: frames scored by the spatial D
+    # the 3D trunk (conv3d, or dual's temporal D) also sees each frame's change from the
+    # one before, so a sequence too flat or too jumpy in time is told from the data at once
+    increments: bool = False
 
     def validate(self, where: str) -> None:
         for key in ("base_channels", "num_stages", "minibatch_std_group", "num_frames"):

@@ -4,6 +4,8 @@
 - ``DualDiscriminator`` (``dual``, as in DGMR): a spatial 2D D on ``num_frames`` random
   frames plus a temporal 3D D on the 2x avg-pooled sequence, scores summed.
 
+With ``increments`` the 3D trunk also sees each frame's change from the one before.
+
 In conditional mode pass ``context`` (B, T_in, C, H, W): it is concatenated before the
 sequence along time, so D judges whether the future continues the context. A D built
 with ``calendar_features`` F > 0 takes ``calendar`` (B, T_in + T, F), the calendar
@@ -76,13 +78,21 @@ def with_calendar(x: torch.Tensor, calendar: torch.Tensor | None, features: int)
     return torch.cat([x, planes], dim=2)  # (B, T', C + F, H, W)
 
 
+def with_increments(seq: torch.Tensor) -> torch.Tensor:
+    """(B, C, T', H, W) -> (B, 2C, T', H, W): each frame and its change from the frame
+    before (zero for the first frame)."""
+    steps = F.pad(seq.diff(dim=2), (0, 0, 0, 0, 1, 0))  # (B, C, T', H, W)
+    return torch.cat([seq, steps], dim=1)
+
+
 class Conv3dDiscriminator(nn.Module):
     """3D convolutions over the whole (context +) sequence."""
 
     def __init__(self, cfg: DiscriminatorConfig, channels: int, calendar_features: int = 0):
         super().__init__()
         self.calendar_features = calendar_features
-        self.trunk = ConvTrunk(3, cfg, channels + calendar_features)
+        self.increments = cfg.increments
+        self.trunk = ConvTrunk(3, cfg, (channels + calendar_features) * (1 + cfg.increments))
 
     def forward(
         self,
@@ -91,7 +101,8 @@ class Conv3dDiscriminator(nn.Module):
         calendar: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = with_calendar(_with_context(x, context), calendar, self.calendar_features)
-        return self.trunk(x.transpose(1, 2))  # (B, C + F, T', H, W) -> (B,)
+        x = x.transpose(1, 2)  # (B, C + F, T', H, W)
+        return self.trunk(with_increments(x) if self.increments else x)  # (B,)
 
 
 class DualDiscriminator(nn.Module):
@@ -107,8 +118,10 @@ class DualDiscriminator(nn.Module):
         self.num_frames = cfg.num_frames
         self.calendar_features = calendar_features
         self.generator: torch.Generator | None = None
+        self.increments = cfg.increments
         self.spatial = ConvTrunk(2, cfg, channels + calendar_features)
-        self.temporal = ConvTrunk(3, cfg, channels + calendar_features)
+        temporal_in = (channels + calendar_features) * (1 + cfg.increments)
+        self.temporal = ConvTrunk(3, cfg, temporal_in)
 
     def forward(
         self,
@@ -123,4 +136,6 @@ class DualDiscriminator(nn.Module):
         spatial = self.spatial(frames).view(b, -1).sum(dim=1)  # (B,)
         seq = seq.transpose(1, 2)  # (B, C + F, T', H, W)
         seq = F.avg_pool3d(seq, (1, 2, 2), ceil_mode=True)  # (B, C + F, T', H/2, W/2)
+        if self.increments:
+            seq = with_increments(seq)  # (B, 2(C + F), T', H/2, W/2)
         return spatial + self.temporal(seq)  # (B,)

@@ -57,7 +57,14 @@ class ContextEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """(N, C0, h, w) -> (N, channels, H, W): ``up_stages`` x (2x nearest -> conv)."""
+    """(N, C0, h, w) -> (N, channels, H, W): ``up_stages`` x (2x nearest -> conv).
+
+    With ``cfg.decoder_noise``, ``forward`` also takes noise (N, noise_channels, H, W) on
+    the output grid and adds one of its channels per cell at the decoder's input and after
+    each stage (subsampled to that stage's grid), times a learned per-feature strength
+    that starts at zero (StyleGAN's noise inputs): G starts as without it and adds
+    per-frame detail as far as D asks for it.
+    """
 
     def __init__(self, cfg: GeneratorConfig, channels: int):
         super().__init__()
@@ -70,17 +77,35 @@ class FrameDecoder(nn.Module):
             ]
         blocks.append(layers.conv(2, chans[-1], channels, sn=cfg.spectral_norm))
         self.net = nn.Sequential(*blocks)
+        self.noise_strength = (
+            nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in chans)
+            if cfg.decoder_noise
+            else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.net(layers.channels_last(x))
-        return x.contiguous()  # (N, channels, H, W)
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        x = layers.channels_last(x)
+        if self.noise_strength is None:
+            return self.net(x).contiguous()  # (N, channels, H, W)
+        *stages, out = self.net  # (Upsample, conv_stack) pairs, then the output conv
+        x = self.add_noise(x, noise, 0)
+        for k in range(0, len(stages), 2):
+            x = self.add_noise(stages[k + 1](stages[k](x)), noise, k // 2 + 1)
+        return out(x).contiguous()  # (N, channels, H, W)
+
+    def add_noise(self, x: torch.Tensor, noise: torch.Tensor, point: int) -> torch.Tensor:
+        """x (N, c, h_k, w_k) plus noise channel ``point`` (cycling) on x's grid, scaled."""
+        stride = noise.shape[-1] // x.shape[-1]
+        channel = point % noise.shape[1]
+        cells = noise[:, channel : channel + 1, ::stride, ::stride]  # (N, 1, h_k, w_k)
+        return x + cells * self.noise_strength[point].view(1, -1, 1, 1)
 
 
 class Generator(nn.Module):
     """Shared interface: ``latents`` draws (z, noise), ``forward`` maps them to sequences.
 
     ``forward(z, noise, context=None, calendar=None)`` takes z (B, latent_dim), noise
-    (B, noise_steps(T), noise_channels, h, w), when conditional, context
+    (B, noise_steps(T), noise_channels, *noise_hw), when conditional, context
     (B, T_in, C, H, W) and, when built with ``calendar_features`` F > 0, calendar
     (B, T, F); it returns (B, T, C, H, W).
     """
@@ -103,6 +128,8 @@ class Generator(nn.Module):
         # does (pad_grid's rim) and cropped back to the data's grid (crop_grid)
         self.padded_hw = (layers.padded_size(height, factor), layers.padded_size(width, factor))
         self.low_hw = (self.padded_hw[0] // factor, self.padded_hw[1] // factor)
+        # the noise maps' grid: the recurrence's, or the output's for the decoder's noise
+        self.noise_hw = self.padded_hw if cfg.decoder_noise else self.low_hw
         self.out_act = nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()
         # Per-channel strength of the per-step noise, learned from zero (as StyleGAN's
         # noise inputs): G starts from z alone, smooth in time, and adds frame-to-frame
@@ -126,7 +153,7 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw ``z`` (B, latent_dim) and noise (B, steps, noise_channels, h, w).
+        """Draw ``z`` (B, latent_dim) and noise (B, steps, noise_channels, *noise_hw).
 
         On ``device`` (default the model's), where ``generator`` must live; ``None`` uses
         the global RNG. Sequences of ``frames`` (default: the built length) are
@@ -140,7 +167,7 @@ class Generator(nn.Module):
         device = device or next(self.parameters()).device
         steps = self.noise_steps(frames or self.frames)
         z = torch.randn(batch, self.cfg.latent_dim, generator=generator, device=device)
-        noise_shape = (batch, steps, self.cfg.noise_channels, *self.low_hw)
+        noise_shape = (batch, steps, self.cfg.noise_channels, *self.noise_hw)
         return z, torch.randn(noise_shape, generator=generator, device=device)
 
     @torch.no_grad()
@@ -184,7 +211,7 @@ class Generator(nn.Module):
                     f"this generator needs calendar (B, T, {self.calendar_features}) features"
                 )
             _expect("calendar", calendar, (b, frames, self.calendar_features))
-        _expect("noise", noise, (b, noise.shape[1], self.cfg.noise_channels, *self.low_hw))
+        _expect("noise", noise, (b, noise.shape[1], self.cfg.noise_channels, *self.noise_hw))
         if self.cfg.conditional != (context is not None):
             need = "needs" if self.cfg.conditional else "takes no"
             raise ValueError(
@@ -264,6 +291,10 @@ class RecurrentGenerator(Generator):
         b, t = noise.shape[:2]
         self.check_inputs(z, noise, context, calendar, t)
         z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
+        fine = noise if self.cfg.decoder_noise else None  # (B, T, noise_channels, H', W')
+        if fine is not None:
+            step = 2**self.cfg.up_stages
+            noise = noise[..., ::step, ::step]  # the recurrence's grid
         noise = self.scale_noise(noise)  # (B, T, noise_channels, h, w)
         states = self.initial_states(z, context)
         clock = self.clock(z, t)
@@ -274,7 +305,8 @@ class RecurrentGenerator(Generator):
         x = self.stem_all_steps(inputs)  # (B, T, C0, h, w)
         for i, cell in enumerate(self.cells):  # layer by layer: each one over all steps
             x, states[i] = cell.unroll(x, states[i])
-        x = self.to_grid(self.decoder(x.flatten(0, 1)))  # (B*T, C, H, W)
+        fine = None if fine is None else fine.flatten(0, 1)
+        x = self.to_grid(self.decoder(x.flatten(0, 1), fine))  # (B*T, C, H, W)
         return self.bounded(self.out_act(x.view(b, t, *x.shape[1:])))  # (B, T, C, H, W)
 
     def stem_all_steps(self, inputs: StemInputs) -> torch.Tensor:

@@ -3,6 +3,7 @@ import torch
 
 from stgan.errors import StganError
 from stgan.models import DiscriminatorConfig, build_discriminator
+from stgan.models.discriminator import with_increments
 
 
 @pytest.mark.parametrize("name", ["conv3d", "dual"])
@@ -70,3 +71,19 @@ def test_gradients_reach_every_parameter(make_g, make_d, context, g_name, d_name
         for name, p in net.named_parameters():
             assert p.grad is not None, name
             assert p.grad.abs().sum() > 0, name
+
+
+def test_increments_are_each_frames_change_from_the_one_before():
+    seq = torch.randn(2, 3, 5, 4, 4)  # (B, C, T, H, W)
+    both = with_increments(seq)
+    assert torch.equal(both[:, :3], seq)
+    assert torch.equal(both[:, 3:, 0], torch.zeros_like(seq[:, :, 0]))
+    assert torch.allclose(both[:, 3:, 1:], seq[:, :, 1:] - seq[:, :, :-1])
+
+
+@pytest.mark.parametrize("name", ["conv3d", "dual"])
+def test_a_d_with_increments_scores_any_sequence(make_d, real, context, name):
+    d = make_d(name=name, increments=True)
+    trunk = d.trunk if name == "conv3d" else d.temporal
+    assert trunk.features[0][0].in_channels == 2  # the frames and their increments
+    assert d(real).shape == d(real, context).shape == (2,)

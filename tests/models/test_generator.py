@@ -5,7 +5,7 @@ from scipy import stats
 from stgan.errors import StganError
 from stgan.models import GeneratorConfig, build_generator
 from stgan.training.health import batch_diversity
-from tests.models.conftest import TINY_G, T
+from tests.models.conftest import TINY_G, H, T, W
 
 NAMES = ["convgru", "convlstm", "conv3d"]
 
@@ -152,3 +152,41 @@ def test_a_lower_bound_bounds_its_channel_exactly_and_travels_with_the_weights(n
     fresh = build_generator(cfg, 2, 8, 8, T)
     fresh.load_state_dict(g.state_dict())
     assert fresh.has_lower.tolist() == [True, False] and fresh.lower[0] == 0
+
+
+@pytest.mark.parametrize("name", ["convgru", "convlstm"])
+def test_decoder_noise_is_drawn_on_the_output_grid_and_the_stem_takes_it_subsampled(name):
+    config = {**TINY_G, "name": name, "up_stages": 2}
+    plain = build_generator(GeneratorConfig(**config), 1, 10, 7, T)
+    fine = build_generator(GeneratorConfig(**config, decoder_noise=True), 1, 10, 7, T)
+    fine.load_state_dict(plain.state_dict(), strict=False)  # the same weights
+    z, noise = fine.latents(2, generator=torch.Generator().manual_seed(0))
+    assert noise.shape == (2, T, 2, 12, 8)  # the grid padded to the factor 4
+    with torch.no_grad():
+        plain.noise_strength.fill_(0.5)
+        fine.noise_strength.fill_(0.5)
+    # the decoder's strengths start at zero: G is the plain one on the subsampled noise
+    assert torch.allclose(fine(z, noise), plain(z, noise[..., ::4, ::4]), atol=1e-6)
+
+
+def test_decoder_noise_adds_detail_to_one_frame_where_it_is_drawn():
+    g = build_generator(GeneratorConfig(**TINY_G, up_stages=2, decoder_noise=True), 1, H, W, T)
+    with torch.no_grad():
+        for strength in g.decoder.noise_strength:
+            strength.fill_(1.0)
+    z, noise = g.latents(1, generator=torch.Generator().manual_seed(0))
+    other = noise.clone()
+    # the output grid's points take noise channel 2 % 2 = 0 at every cell; the stem and
+    # the coarser points see (5, 3) in no channel (strides 4 and 2)
+    other[0, 1, 0, 5, 3] += 3.0
+    changed = (g(z, other) - g(z, noise)).abs()[0, :, 0] > 0  # (T, H, W)
+    assert changed[1].any() and not changed[[0, 2, 3]].any()  # that frame only
+    rows, cols = changed[1].nonzero().T
+    assert rows.min() >= 4 and rows.max() <= 6 and cols.min() >= 2 and cols.max() <= 4
+
+
+def test_decoder_noise_strengths_learn_from_zero():
+    g = build_generator(GeneratorConfig(**TINY_G, up_stages=1, decoder_noise=True), 1, H, W, T)
+    assert all(torch.equal(s, torch.zeros_like(s)) for s in g.decoder.noise_strength)
+    g(*g.latents(2)).square().mean().backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in g.decoder.noise_strength)

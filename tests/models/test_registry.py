@@ -77,6 +77,16 @@ def test_configs_build_from_yaml_mappings():
         ),
         (GeneratorConfig, {"spectral_norm": "yes"}, r"generator.spectral_norm: expected bool"),
         (
+            GeneratorConfig,
+            {"name": "conv3d", "decoder_noise": True},
+            r"generator.decoder_noise: True is out of range; needs a recurrent generator",
+        ),
+        (
+            GeneratorConfig,
+            {"noise_channels": 0, "decoder_noise": True},
+            r"decoder_noise: .* noise_channels >= 1",
+        ),
+        (
             DiscriminatorConfig,
             {"name": "dual", "num_frames": 0},
             r"discriminator.num_frames: 0 is out of range",
