@@ -7,6 +7,7 @@ display. Keys are ``"<variable>/<kind>"``; ``save_figures`` writes ``<variable>_
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,21 @@ def evaluation_figures(
     return figures
 
 
-def save_figures(figures: Mapping[str, Figure], directory: str | Path) -> list[Path]:
-    """Write each figure as ``directory/<var>_<kind>.png`` atomically.
+def rendered(figures: Mapping[str, Figure]) -> dict[str, bytes]:
+    """Each figure drawn once, as PNG bytes at ``DPI``: what ``save_figures`` writes and
+    ``stgan.metrics.tensorboard.log_report`` logs, so a report's figures are not drawn
+    twice (drawing is most of their cost)."""
+    pngs = {}
+    for key, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI)
+        pngs[key] = buffer.getvalue()
+    return pngs
+
+
+def save_figures(figures: Mapping[str, Figure | bytes], directory: str | Path) -> list[Path]:
+    """Write each figure (or its PNG from ``rendered``) as ``directory/<var>_<kind>.png``
+    atomically.
 
     Creates ``directory``; returns the paths written, in the order of ``figures``.
     """
@@ -90,8 +104,9 @@ def save_figures(figures: Mapping[str, Figure], directory: str | Path) -> list[P
     paths = []
     for key, figure in figures.items():
         path = directory / f"{key.replace('/', '_')}.png"
+        png = figure if isinstance(figure, bytes) else rendered({key: figure})[key]
         with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=DPI)
+            Path(tmp).write_bytes(png)
         paths.append(path)
     return paths
 

@@ -140,12 +140,13 @@ def evaluate_stage(config: PipelineConfig, paths: Paths, device: str, echo) -> d
         echo(f"evaluate: the {config.report.split} split against {paths.synthetic}")
         report, figures = compare(config, paths, device)
         from stgan.atomic import write_text_atomic
-        from stgan.figures import save_figures
+        from stgan.figures import rendered, save_figures
         from stgan.metrics.tensorboard import write_report_events
 
-        save_figures(figures, paths.figures)
+        pngs = rendered(figures)  # drawn once: saved and logged
+        save_figures(pngs, paths.figures)
         write_text_atomic(paths.report, to_json(report))
-        write_report_events(paths.tensorboard, report, figures, step=config.train.steps)
+        write_report_events(paths.tensorboard, report, pngs, step=config.train.steps)
     print_report(report, paths, echo)
     return report
 

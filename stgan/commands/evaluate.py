@@ -103,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
             with_figures=with_figures,
         )
     written = [_write_report(args.out, report)]
+    if figures:
+        from stgan.figures import rendered
+
+        figures = rendered(figures)  # drawn once: saved and logged
     if args.figures:
         written.append(_write_figures(args.figures, figures))
     if args.logdir:
@@ -250,13 +254,13 @@ def _write_report(path: Path, report: dict[str, Any]) -> str:
     return f"the report to {path}"
 
 
-def _write_figures(directory: Path, figures: Mapping[str, Figure]) -> str:
+def _write_figures(directory: Path, figures: Mapping[str, bytes]) -> str:
     from stgan.figures import save_figures
 
     return f"{len(save_figures(figures, directory))} figures (PNG) to {directory}"
 
 
-def _write_tensorboard(logdir: Path, report: dict[str, Any], figures: Mapping[str, Figure]) -> str:
+def _write_tensorboard(logdir: Path, report: dict[str, Any], figures: Mapping[str, bytes]) -> str:
     from stgan.metrics.tensorboard import write_report_events
     from stgan.output_paths import tensorboard_command
 

@@ -1,4 +1,12 @@
-"""Marginal distribution of all valid values pooled: scipy.stats distances and quantiles."""
+"""Marginal distribution of all valid values pooled: CDF distances and quantiles.
+
+wasserstein1, ks and energy are scipy.stats' ``wasserstein_distance``,
+``ks_2samp(...).statistic`` and ``energy_distance``; :func:`cdf_distances` computes the
+three from one merged sort of both sides, the formulas of scipy's own ``_cdf_distance``
+(the tests pin them to scipy's functions), where the three scipy calls sort the same
+values three times: on the reservoir's 10^6 values a side that was a third of an
+evaluation's time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from stgan.errors import DataError
 from stgan.metrics.base import Array, PairMetric, as_numpy
@@ -19,19 +26,45 @@ RESERVOIR_VALUES = 10**6
 QUANTILE_LEVELS = (0.001, 0.01, 0.5, 0.99, 0.999)
 
 
+CDF_SCORES = ("wasserstein1", "ks", "energy")
+
+
+def cdf_distances(real: np.ndarray, synthetic: np.ndarray) -> dict[str, float]:
+    """``{"wasserstein1", "ks", "energy"}`` of two 1-D samples from their empirical CDFs.
+
+    F_r - F_s on the merged sorted values: wasserstein1 is its integral in absolute value,
+    energy sqrt(2) times the square root of the integral of its square (as scipy's
+    ``energy_distance``), ks its largest absolute value.
+    """
+    real, synthetic = np.sort(real), np.sort(synthetic)
+    merged = np.concatenate([real, synthetic])
+    merged.sort(kind="mergesort")  # two sorted runs: one linear merge
+    at = merged[:-1]
+    gap = (
+        real.searchsorted(at, "right") / real.size
+        - synthetic.searchsorted(at, "right") / synthetic.size
+    )
+    widths = np.diff(merged)
+    return {
+        "wasserstein1": float(np.sum(np.multiply(np.abs(gap), widths))),
+        "ks": float(np.max(np.abs(gap), initial=0.0)),
+        "energy": float(np.sqrt(2) * np.sqrt(np.sum(np.multiply(np.square(gap), widths)))),
+    }
+
+
 def wasserstein1(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """``scipy.stats.wasserstein_distance``."""
-    return float(stats.wasserstein_distance(real, synthetic))
+    """``scipy.stats.wasserstein_distance`` (:func:`cdf_distances`)."""
+    return cdf_distances(real, synthetic)["wasserstein1"]
 
 
 def ks(real: np.ndarray, synthetic: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic, ``scipy.stats.ks_2samp(...).statistic``."""
-    return float(stats.ks_2samp(real, synthetic).statistic)
+    return cdf_distances(real, synthetic)["ks"]
 
 
 def energy(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """``scipy.stats.energy_distance``."""
-    return float(stats.energy_distance(real, synthetic))
+    """``scipy.stats.energy_distance`` (:func:`cdf_distances`)."""
+    return cdf_distances(real, synthetic)["energy"]
 
 
 def quantiles(real: np.ndarray, synthetic: np.ndarray) -> dict[str, list[float]]:
@@ -100,7 +133,11 @@ class Marginal(PairMetric[ValuePool]):
 
     def compute(self) -> dict[str, Any]:
         real, synthetic = pooled(self.real, self.synthetic, "valid (non-NaN) value")
-        result = {name: SCORES[name](real, synthetic) for name in self.scores}
+        distances = cdf_distances(real, synthetic) if set(CDF_SCORES) & set(self.scores) else {}
+        result = {
+            name: distances[name] if name in distances else SCORES[name](real, synthetic)
+            for name in self.scores
+        }
         if self.real.reservoir.subsampled or self.synthetic.reservoir.subsampled:
             result["values_subsample"] = {"real": len(real), "synthetic": len(synthetic)}
         return result

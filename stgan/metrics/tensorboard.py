@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from stgan.metrics.registry import CROSS_CORRELATION_TAG, SCORE_TAG, headline
 
@@ -62,23 +65,35 @@ def log_report(
     writer: SummaryWriter,
     report: Mapping[str, Any],
     step: int,
-    figures: Mapping[str, Figure] | None = None,
+    figures: Mapping[str, Figure | bytes] | None = None,
 ) -> None:
     """Write ``report_scalars(report)`` and each figure as ``Figures/<key>`` at ``step``.
 
-    The figures are closed once written (``SummaryWriter.add_figure``'s default).
+    A figure is a matplotlib figure (closed once written, ``SummaryWriter.add_figure``'s
+    default) or its PNG bytes (``stgan.figures.rendered``), logged as that image.
     """
     for tag, value in report_scalars(report).items():
         writer.add_scalar(tag, value, step)
     for key, figure in (figures or {}).items():
-        writer.add_figure(f"Figures/{key}", figure, step)
+        if isinstance(figure, bytes):
+            writer.add_image(f"Figures/{key}", png_pixels(figure), step, dataformats="HWC")
+        else:
+            writer.add_figure(f"Figures/{key}", figure, step)
     writer.flush()
+
+
+def png_pixels(png: bytes) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA pixels of PNG bytes."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGBA"))
 
 
 def write_report_events(
     logdir: str | Path,
     report: Mapping[str, Any],
-    figures: Mapping[str, Figure] | None = None,
+    figures: Mapping[str, Figure | bytes] | None = None,
     step: int = 0,
 ) -> None:
     """A TensorBoard run in ``logdir`` holding ``report`` (and its figures) at ``step``

@@ -4,7 +4,7 @@ import torch
 from scipy import stats
 
 from stgan.errors import DataError
-from stgan.metrics.distribution import QUANTILE_LEVELS, Marginal
+from stgan.metrics.distribution import QUANTILE_LEVELS, Marginal, cdf_distances
 
 from .conftest import space_time
 
@@ -114,3 +114,28 @@ def test_above_the_reservoir_the_scores_differ_from_the_full_pool_by_sampling_er
     assert abs(got["wasserstein1"] - reference["wasserstein1"]) < 5 * std * scale
     assert abs(got["energy"] - reference["energy"]) < 2 * std * scale
     assert reference["ks"] > 10 * 2 * scale  # the difference is real, not sampling noise
+
+
+@pytest.mark.parametrize(
+    "case", ["ties", "zero_inflated", "one_value_a_side", "different_sizes", "disjoint"]
+)
+def test_cdf_distances_equal_scipys_three_functions(rng, case):
+    real, synthetic = {
+        "ties": (rng.integers(0, 5, 300), rng.integers(0, 7, 200)),
+        "zero_inflated": (
+            np.where(rng.random(500) < 0.7, 0.0, rng.exponential(size=500)),
+            np.where(rng.random(400) < 0.4, 0.0, rng.exponential(size=400)),
+        ),
+        "one_value_a_side": (np.array([1.5]), np.array([-2.0])),
+        "different_sizes": (rng.normal(size=7), rng.normal(1, 2, size=1001)),
+        "disjoint": (rng.uniform(0, 1, 50), rng.uniform(3, 4, 60)),
+    }[case]
+    real, synthetic = real.astype(np.float64), synthetic.astype(np.float64)
+    got = cdf_distances(real, synthetic)
+    assert got["wasserstein1"] == pytest.approx(
+        stats.wasserstein_distance(real, synthetic), rel=1e-12, abs=1e-15
+    )
+    assert got["ks"] == pytest.approx(stats.ks_2samp(real, synthetic).statistic, rel=1e-12)
+    assert got["energy"] == pytest.approx(
+        stats.energy_distance(real, synthetic), rel=1e-12, abs=1e-15
+    )

@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 from torch.utils.tensorboard import SummaryWriter
 
 from stgan.metrics.registry import headline
-from stgan.metrics.tensorboard import log_report, report_scalars
+from stgan.metrics.tensorboard import log_report, png_pixels, report_scalars
 
 from .conftest import assert_report_logged, small_report
 
@@ -76,3 +76,28 @@ def test_log_report_writes_scalars_and_figures(report, tmp_path):
 
     events = assert_report_logged(tmp_path, report, step=3)
     assert events.Tags()["images"] == ["Figures/u/acf"]
+
+
+def test_a_figure_drawn_once_logs_the_same_image_as_the_figure(report, tmp_path):
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from stgan.figures import DPI, rendered
+
+    def figure() -> Figure:
+        made = Figure(figsize=(2, 2), dpi=DPI)
+        made.add_subplot().plot(report["variables"]["u"]["acf"]["real"])
+        return made
+
+    for name, logged in (("figure", figure()), ("png", rendered({"f": figure()})["f"])):
+        writer = SummaryWriter(log_dir=str(tmp_path / name))
+        log_report(writer, report, step=3, figures={"u/acf": logged})
+        writer.close()
+    images = []
+    for name in ("figure", "png"):
+        events = EventAccumulator(str(tmp_path / name), size_guidance={"images": 0}).Reload()
+        (image,) = events.Images("Figures/u/acf")
+        assert image.step == 3
+        images.append(png_pixels(image.encoded_image_string))
+    assert images[0].shape == images[1].shape == (200, 200, 4)
+    assert np.array_equal(images[0], images[1])
