@@ -34,6 +34,10 @@ class GeneratorConfig:
     # each up-sampling stage (StyleGAN's noise inputs, learned strength from zero), so
     # fine-scale detail changes from frame to frame without passing through the state
     decoder_noise: bool = False
+    # Initial strength of every noise input (learned from there). From 0 the strength's
+    # gradient is 0 in expectation (the output does not depend on the noise yet), so in a
+    # run of a few hundred steps it hardly moves and G stays too smooth in time
+    noise_init: float = 0.0
     time_features: int = 4  # recurrent only: sin/cos clock inputs, periods 2T, T, 2T/3, ...
     # Condition G and D on the calendar features of each frame (stgan.data.calendar: the
     # data's daily, weekly, yearly cycles), so samples are made for given times; off by
@@ -72,6 +76,13 @@ class GeneratorConfig:
             "decoder_noise",
             self.decoder_noise,
             "needs a recurrent generator (convgru, convlstm) and noise_channels >= 1",
+        )
+        _require(
+            0.0 <= self.noise_init <= 1.0,
+            where,
+            "noise_init",
+            self.noise_init,
+            "use a number from 0 to 1",
         )
         _require(0 <= self.up_stages <= 6, where, "up_stages", self.up_stages, "use 0 to 6")
         _require(

@@ -62,8 +62,8 @@ class FrameDecoder(nn.Module):
     With ``cfg.decoder_noise``, ``forward`` also takes noise (N, noise_channels, H, W) on
     the output grid and adds one of its channels per cell at the decoder's input and after
     each stage (subsampled to that stage's grid), times a learned per-feature strength
-    that starts at zero (StyleGAN's noise inputs): G starts as without it and adds
-    per-frame detail as far as D asks for it.
+    that starts at ``noise_init`` (zero by default, as StyleGAN's noise inputs): G then
+    starts as without it and adds per-frame detail as far as D asks for it.
     """
 
     def __init__(self, cfg: GeneratorConfig, channels: int):
@@ -78,7 +78,7 @@ class FrameDecoder(nn.Module):
         blocks.append(layers.conv(2, chans[-1], channels, sn=cfg.spectral_norm))
         self.net = nn.Sequential(*blocks)
         self.noise_strength = (
-            nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in chans)
+            nn.ParameterList(nn.Parameter(torch.full((c,), cfg.noise_init)) for c in chans)
             if cfg.decoder_noise
             else None
         )
@@ -131,12 +131,12 @@ class Generator(nn.Module):
         # the noise maps' grid: the recurrence's, or the output's for the decoder's noise
         self.noise_hw = self.padded_hw if cfg.decoder_noise else self.low_hw
         self.out_act = nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()
-        # Per-channel strength of the per-step noise, learned from zero (as StyleGAN's
-        # noise inputs): G starts from z alone, smooth in time, and adds frame-to-frame
-        # noise only as far as D asks for it. At full strength from the start, noise
+        # Per-channel strength of the per-step noise, learned from ``noise_init`` (by
+        # default zero, as StyleGAN's noise inputs): G starts from z alone, smooth in time,
+        # and adds frame-to-frame noise only as far as D asks for it. At full strength from the start, noise
         # drawn afresh at every step made frames nearly independent (lag-1
         # autocorrelation 0.2-0.4 where the data had 0.7-0.9) and training did not undo it.
-        self.noise_strength = nn.Parameter(torch.zeros(cfg.noise_channels))
+        self.noise_strength = nn.Parameter(torch.full((cfg.noise_channels,), cfg.noise_init))
         # Each channel's lower bound in normalized space (no negative counts or rainfall)
         # and whether it has one; training sets them from the data (set_lower).
         self.register_buffer("lower", torch.zeros(channels))

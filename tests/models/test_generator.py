@@ -190,3 +190,11 @@ def test_decoder_noise_strengths_learn_from_zero():
     assert all(torch.equal(s, torch.zeros_like(s)) for s in g.decoder.noise_strength)
     g(*g.latents(2)).square().mean().backward()
     assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in g.decoder.noise_strength)
+
+
+def test_noise_init_sets_every_noise_strength_and_the_noise_then_changes_the_frames():
+    g = build_generator(GeneratorConfig(**TINY_G, decoder_noise=True, noise_init=0.1), 1, H, W, T)
+    strengths = [g.noise_strength, *g.decoder.noise_strength]
+    assert all(torch.equal(s, torch.full_like(s, 0.1)) for s in strengths)
+    z, noise = g.latents(2, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(g(z, noise), g(z, torch.randn_like(noise)))
