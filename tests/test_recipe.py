@@ -67,7 +67,7 @@ def test_the_demos_grid_gets_the_demos_recipe(tmp_path):
     assert raw["optim"]["lr_g"] == raw["optim"]["lr_d"] == 2e-4
     assert raw["optim"]["betas_g"] == [0.0, 0.9] and raw["optim"]["ema_decay"] == 0.99
     assert raw["train"]["batch_size"] == 8
-    assert 400 <= raw["train"]["steps"] <= 700  # the demo runs 500 in about as long
+    assert 600 <= raw["train"]["steps"] <= 900  # the demo's 500 use about 2/3 of the budget
     assert raw["eval"] == {"every": raw["train"]["steps"] // 2, "samples": 40}
     config = resolved(raw, tmp_path, frames=16)
     assert len(config.eval_steps) == 2
@@ -118,10 +118,17 @@ def test_batch_follows_the_grid_and_never_exceeds_the_train_windows():
 def test_steps_fill_the_cpu_budget():
     small = recipe.step_seconds(32, 8, 13, 10, 0)
     demo = recipe.step_seconds(8, 16, 32, 32, 2)
-    # the calibration points: the demo, and its 16 x 16 coarsening at up_stages 1 and 0
-    assert demo == pytest.approx(0.57, rel=0.05)
-    assert recipe.step_seconds(8, 16, 16, 16, 1) == pytest.approx(0.27, rel=0.05)
-    assert recipe.step_seconds(8, 16, 16, 16, 0) == pytest.approx(0.61, rel=0.05)
+    # the calibration points (CPU s a step measured on six suite sets): within 20 %
+    measured = {
+        (8, 16, 32, 32, 2): 0.42,  # synthetic
+        (16, 16, 16, 24, 1): 0.48,  # ar1_smooth
+        (16, 24, 16, 24, 1): 0.77,  # ERA5
+        (32, 16, 12, 20, 0): 0.91,  # cycles
+        (32, 24, 16, 12, 0): 1.18,  # traffic
+        (32, 24, 14, 8, 0): 0.51,  # NYC
+    }
+    for shape, seconds in measured.items():
+        assert recipe.step_seconds(*shape) == pytest.approx(seconds, rel=0.2)
     assert recipe.step_seconds(8, 16, 32, 32, 2, base=64) > demo
     for seconds in (small, demo):
         steps = recipe.train_steps(seconds)
