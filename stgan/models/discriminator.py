@@ -30,11 +30,15 @@ from stgan.models.config import DiscriminatorConfig
 class ConvTrunk(nn.Module):
     """(N, C, *S) -> (N,): stem -> ``num_stages`` x (conv, stride-2 conv) -> mbstd -> conv -> mean -> linear."""
 
-    def __init__(self, dims: int, cfg: DiscriminatorConfig, channels: int):
+    def __init__(
+        self, dims: int, cfg: DiscriminatorConfig, channels: int, increments: bool = False
+    ):
         super().__init__()
         sn, base = cfg.spectral_norm, cfg.base_channels
         chans = [base * 2**s for s in range(cfg.num_stages + 1)]
-        blocks = [layers.conv_stack(dims, channels, base, 1, sn=sn)]
+        # 3D with ``increments``: the input's frames and their changes (with_increments)
+        self.increments = increments
+        blocks = [layers.conv_stack(dims, channels * (1 + increments), base, 1, sn=sn)]
         for c_in, c_out in pairwise(chans):
             blocks += [
                 layers.conv_stack(dims, c_in, c_in, 1, sn=sn),
@@ -51,6 +55,8 @@ class ConvTrunk(nn.Module):
         self.factor = 2**cfg.num_stages
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.increments:
+            x = with_increments(x)  # (N, 2C, T, H, W)
         # a grid not divisible by the stride-2 stages' factor is reflect-padded to it, so
         # no stage pads one edge with zeros (an edge D could tell real from fake by)
         h, w = x.shape[-2:]
@@ -91,8 +97,7 @@ class Conv3dDiscriminator(nn.Module):
     def __init__(self, cfg: DiscriminatorConfig, channels: int, calendar_features: int = 0):
         super().__init__()
         self.calendar_features = calendar_features
-        self.increments = cfg.increments
-        self.trunk = ConvTrunk(3, cfg, (channels + calendar_features) * (1 + cfg.increments))
+        self.trunk = ConvTrunk(3, cfg, channels + calendar_features, cfg.increments)
 
     def forward(
         self,
@@ -101,8 +106,7 @@ class Conv3dDiscriminator(nn.Module):
         calendar: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = with_calendar(_with_context(x, context), calendar, self.calendar_features)
-        x = x.transpose(1, 2)  # (B, C + F, T', H, W)
-        return self.trunk(with_increments(x) if self.increments else x)  # (B,)
+        return self.trunk(x.transpose(1, 2))  # (B, C + F, T', H, W) -> (B,)
 
 
 class DualDiscriminator(nn.Module):
@@ -118,10 +122,8 @@ class DualDiscriminator(nn.Module):
         self.num_frames = cfg.num_frames
         self.calendar_features = calendar_features
         self.generator: torch.Generator | None = None
-        self.increments = cfg.increments
         self.spatial = ConvTrunk(2, cfg, channels + calendar_features)
-        temporal_in = (channels + calendar_features) * (1 + cfg.increments)
-        self.temporal = ConvTrunk(3, cfg, temporal_in)
+        self.temporal = ConvTrunk(3, cfg, channels + calendar_features, cfg.increments)
 
     def forward(
         self,
@@ -136,6 +138,4 @@ class DualDiscriminator(nn.Module):
         spatial = self.spatial(frames).view(b, -1).sum(dim=1)  # (B,)
         seq = seq.transpose(1, 2)  # (B, C + F, T', H, W)
         seq = F.avg_pool3d(seq, (1, 2, 2), ceil_mode=True)  # (B, C + F, T', H/2, W/2)
-        if self.increments:
-            seq = with_increments(seq)  # (B, 2(C + F), T', H/2, W/2)
         return spatial + self.temporal(seq)  # (B,)

@@ -133,9 +133,10 @@ class Generator(nn.Module):
         self.out_act = nn.Tanh() if cfg.output_activation == "tanh" else nn.Identity()
         # Per-channel strength of the per-step noise, learned from ``noise_init`` (by
         # default zero, as StyleGAN's noise inputs): G starts from z alone, smooth in time,
-        # and adds frame-to-frame noise only as far as D asks for it. At full strength from the start, noise
-        # drawn afresh at every step made frames nearly independent (lag-1
-        # autocorrelation 0.2-0.4 where the data had 0.7-0.9) and training did not undo it.
+        # and adds frame-to-frame noise only as far as D asks for it. At full strength
+        # from the start, noise drawn afresh at every step made frames nearly independent
+        # (lag-1 autocorrelation 0.2-0.4 where the data had 0.7-0.9) and training did not
+        # undo it.
         self.noise_strength = nn.Parameter(torch.full((cfg.noise_channels,), cfg.noise_init))
         # Each channel's lower bound in normalized space (no negative counts or rainfall)
         # and whether it has one; training sets them from the data (set_lower).
@@ -291,10 +292,10 @@ class RecurrentGenerator(Generator):
         b, t = noise.shape[:2]
         self.check_inputs(z, noise, context, calendar, t)
         z_map = self.z_proj(z).view(b, -1, *self.low_hw)  # (B, C0, h, w)
-        fine = noise if self.cfg.decoder_noise else None  # (B, T, noise_channels, H', W')
-        if fine is not None:
-            step = 2**self.cfg.up_stages
-            noise = noise[..., ::step, ::step]  # the recurrence's grid
+        fine = None  # the decoder's noise (B*T, noise_channels, H', W')
+        if self.cfg.decoder_noise:
+            fine, step = noise.flatten(0, 1), 2**self.cfg.up_stages
+            noise = noise[..., ::step, ::step]  # the stem's: on the recurrence's grid
         noise = self.scale_noise(noise)  # (B, T, noise_channels, h, w)
         states = self.initial_states(z, context)
         clock = self.clock(z, t)
@@ -305,7 +306,6 @@ class RecurrentGenerator(Generator):
         x = self.stem_all_steps(inputs)  # (B, T, C0, h, w)
         for i, cell in enumerate(self.cells):  # layer by layer: each one over all steps
             x, states[i] = cell.unroll(x, states[i])
-        fine = None if fine is None else fine.flatten(0, 1)
         x = self.to_grid(self.decoder(x.flatten(0, 1), fine))  # (B*T, C, H, W)
         return self.bounded(self.out_act(x.view(b, t, *x.shape[1:])))  # (B, T, C, H, W)
 
