@@ -2,7 +2,8 @@
 
 D sees reals and fakes with instance noise (one std per training step, annealed to 0),
 missing cells zeroed by the mask, the calendar features of their frames (when the models
-take them) and, for a conditional G, the context frames it was given;
+take them) and, for a conditional G, the context frames it was given, all transformed
+alike by ``loss.augment`` (DiffAugment: :mod:`stgan.augment`) when it names any;
 D's loss adds the penalties (R1, WGAN-GP) on their lazy schedule. G's loss averages D's
 verdict over ``loss.generation_samples`` samples of one context and adds DGMR's grid-cell
 regulariser on their mean (``loss.grid_cell_weight``). The maths of each piece is a pure
@@ -20,6 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from stgan import losses
+from stgan.augment import augment
 from stgan.training.config import LossConfig
 from stgan.training.health import batch_diversity
 
@@ -105,13 +107,15 @@ class AdversarialObjective:
             ``(B, T_in + T, F)`` calendar features of the context and the generated frames
             (real and fake share them), or None when the models take none.
         """
-        real_in, fake_in = self._d_input(real, mask), self._d_input(fake, mask)
-        both = _d_args(_twice(context), _twice(calendar))
+        real_in, real_mask, real_context, real_calendar = self._seen(real, mask, context, calendar)
+        fake_in, _, fake_context, fake_calendar = self._seen(fake, mask, context, calendar)
+        both = _d_args(_stacked(real_context, fake_context), _stacked(real_calendar, fake_calendar))
         with self.autocast():
             logits = self.d(torch.cat([real_in, fake_in]), *both).float()  # (2B,)
         real_logits, fake_logits = logits.chunk(2)
         loss = self.loss.d_loss(real_logits, fake_logits)
-        penalty = self.penalties(real_in, fake_in, mask, context, d_step, calendar)
+        # on what D saw of the reals (augmented: their mask and context moved with them)
+        penalty = self.penalties(real_in, fake_in, real_mask, real_context, d_step, real_calendar)
         self.report("Loss/D", loss)
         self.report("Loss/penalty", penalty)
         for name, value in self.loss.scores(real_logits, fake_logits).items():
@@ -151,15 +155,15 @@ class AdversarialObjective:
             ``(B, T_in + T, F)`` calendar features the fakes were made for, or None.
         """
         fakes = [fake] if isinstance(fake, Tensor) else list(fake)
-        extra = _d_args(context, calendar)
         adversarial = []
         # D's weights stay put in this phase: spectral norm computes each one once for all
         # the samples (its power iteration advances once per G step, not once per sample),
         # and the backward pass skips their gradients (the D phase sets its own to none)
         with parametrize.cached(), frozen(self.d_module):
             for sample in fakes:
+                seen, _, seen_context, seen_calendar = self._seen(sample, mask, context, calendar)
                 with self.autocast():
-                    logits = self.d_module(self._d_input(sample, mask), *extra).float()  # (B,)
+                    logits = self.d_module(seen, *_d_args(seen_context, seen_calendar)).float()
                 adversarial.append(self.loss.g_loss(logits))
         loss = adversarial[0] if len(adversarial) == 1 else torch.stack(adversarial).mean()
         self.report("Loss/G", loss)
@@ -204,14 +208,19 @@ class AdversarialObjective:
             )
         return total
 
-    def _d_input(self, x: Tensor, mask: Tensor) -> Tensor:
-        """``x`` in float32 with this step's instance noise, missing cells zeroed after it."""
-        return losses.apply_mask(losses.instance_noise(x.float(), self.noise_std), mask)
+    def _seen(
+        self, x: Tensor, mask: Tensor, context: Tensor | None, calendar: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """What D sees of ``x``: float32 with this step's instance noise, missing cells
+        zeroed after it, then ``loss.augment``'s transforms (DiffAugment), which move the
+        mask, the context and the calendar with the frames."""
+        x = losses.apply_mask(losses.instance_noise(x.float(), self.noise_std), mask)
+        return augment(self.config.augment, x, mask, context, calendar)
 
 
-def _twice(x: Tensor | None) -> Tensor | None:
-    """``x`` for a batch of reals and fakes stacked along the batch."""
-    return None if x is None else torch.cat([x, x])
+def _stacked(real: Tensor | None, fake: Tensor | None) -> Tensor | None:
+    """The reals' and the fakes' inputs stacked along the batch, or None."""
+    return None if real is None else torch.cat([real, fake])
 
 
 def _d_args(context: Tensor | None, calendar: Tensor | None) -> tuple:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from stgan.augment import Augmentation
 from stgan.config import build, load_yaml, to_dict
 from stgan.data.spec import DataSpec, load_spec, spec_from_dict
 from stgan.errors import SpecError
@@ -48,6 +49,8 @@ class LossConfig:
     penalty_interval: int = 1  # lazy regularization: every k D steps, scaled by k
     instance_noise: float = 0.0  # initial std of noise added to D inputs
     instance_noise_steps: int = 1000  # annealed linearly to 0 over these steps
+    # DiffAugment on every D input, real and fake, both phases (stgan.augment; (): off)
+    augment: tuple[Augmentation, ...] = ()
     # DGMR's step recipe, conditional pipelines only: G samples per G step (D scores each)
     # and the weight of the grid-cell regulariser on their mean (20 in DGMR; 0: off)
     generation_samples: int = 1

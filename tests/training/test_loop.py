@@ -150,6 +150,7 @@ def test_existing_checkpoints_need_resume(pipeline, tmp_path):
                 "r1_gamma": 1.0,
                 "penalty_interval": 2,
                 "instance_noise": 0.1,
+                "augment": ["translation", "cutout", "time_shift"],
             },
             "optim": {"grad_accum": 2, "grad_clip": 1.0, "schedule": "cyclic", "cycle_steps": 4},
         },
@@ -165,7 +166,7 @@ def test_existing_checkpoints_need_resume(pipeline, tmp_path):
                     "context_frames": 2,
                 }
             },
-            "loss": {"name": "lsgan"},
+            "loss": {"name": "lsgan", "augment": ["time_shift", "translation"]},
             "optim": {"schedule": "step", "step_size": 2},
         },
     ],
