@@ -361,10 +361,12 @@ def _rows(name: str, found: Mapping[str, Any]) -> list[list[str]]:
 
 
 def _pm(mean: float, spread: float, digits: int = 3) -> str:
+    """``mean±spread``; no spread where the seeds agree up to float rounding (the floor and
+    the AR(1) baseline do not depend on the seed)."""
     if not math.isfinite(mean):
         return "-"
     text = f"{mean:.{digits}f}" if digits == 1 else f"{mean:.3g}"
-    return text + (f"±{spread:.2g}" if spread > 0 else "")
+    return text + (f"±{spread:.2g}" if spread > 1e-9 * max(abs(mean), 1e-12) else "")
 
 
 def _render(part: str, rows: list[list[str]], markdown: bool) -> str:

@@ -104,6 +104,14 @@ def test_mean_and_spread_over_seeds() -> None:
     assert all(math.isnan(v) for v in quality.mean_spread([math.nan]))
 
 
+def test_a_spread_of_float_rounding_is_not_printed() -> None:
+    # the floor is the same real data on every seed: its values differ in the last bits only
+    floor = [0.338, 0.338 + 1e-16, 0.338 - 1e-16]
+    assert quality._pm(*quality.mean_spread(floor)) == "0.338"
+    assert quality._pm(*quality.mean_spread([0.4, 0.45, 0.5])) == "0.45±0.05"
+    assert quality._pm(*quality.mean_spread([0.0, 0.0])) == "0"
+
+
 def test_goals_met_on_every_seed() -> None:
     good = _entry(acf=0.02, lsd=1.2, w1=0.05, ks=0.03, c2st=0.2, coverage=0.7)
     row = quality.aggregate([quality.values_of(_report(good), "tas")] * 2)
