@@ -23,7 +23,12 @@ figure is the median over rounds. Prints each run's rates and the ratios.
 evaluations, generation and the report) on one thread while a second process runs the same
 (the other CPU job), and prints each one's wall and CPU seconds (``os.wait4``).
 
-    python benchmarks/demo_speed.py [--steps 40] [--log-every 10] [--rounds 2] [--also COMMIT ...] [--full] [--no-rates]
+    python benchmarks/demo_speed.py [--steps 40] [--log-every 10] [--rounds 2] [--also COMMIT ...]
+        [--variant KEY=VALUE[,KEY=VALUE] ...] [--full] [--no-rates]
+
+``--variant`` adds this checkout on today's demo with more ``--set`` items (settings that
+change the maths, e.g. ``optim.reuse_fakes=true`` or ``train.precision=bf16``), rated and
+compared like the rest.
 """
 
 from __future__ import annotations
@@ -85,10 +90,13 @@ runpy.run_module("stgan", run_name="__main__")
 """
 
 
-def train_rate(code: Path, config: Path, logdir: Path, args: argparse.Namespace) -> Rate:
-    """Samples/s of ``stgan train`` (``code``'s version) on ``config``, after the first window:
-    per CPU second of the process and per wall second."""
+def train_rate(
+    code: Path, config: Path, logdir: Path, args: argparse.Namespace, extra: tuple[str, ...] = ()
+) -> Rate:
+    """Samples/s of ``stgan train`` (``code``'s version) on ``config`` with the ``extra``
+    ``--set`` items, after the first window: per CPU second of the process and per wall second."""
     sets = [f"train.steps={args.steps}", f"train.log_every={args.log_every}", "eval.every=0"]
+    sets += extra
     command = [sys.executable, "-c", CLOCKED, "train", str(config), "--logdir", str(logdir)]
     for item in sets:
         command += ["--set", item]
@@ -112,19 +120,21 @@ def batch_size(config: Path) -> int:
 
 def compare_rates(old: Path, work: Path, args: argparse.Namespace) -> None:
     runs = {
-        "0.4.0, its demo.yaml": (old, old / DEMO),
-        "0.4.0, today's demo.yaml": (old, ROOT / DEMO),
-        "this checkout, demo.yaml": (ROOT, ROOT / DEMO),
+        "0.4.0, its demo.yaml": (old, old / DEMO, ()),
+        "0.4.0, today's demo.yaml": (old, ROOT / DEMO, ()),
+        "this checkout, demo.yaml": (ROOT, ROOT / DEMO, ()),
     }
     for commit in args.also:  # e.g. the commit before a change, on today's demo.yaml
-        runs[f"{commit}, today's demo.yaml"] = (extract(commit, work), ROOT / DEMO)
+        runs[f"{commit}, today's demo.yaml"] = (extract(commit, work), ROOT / DEMO, ())
+    for variant in args.variant:  # this checkout with settings that change the maths
+        runs[f"this checkout, {variant}"] = (ROOT, ROOT / DEMO, tuple(variant.split(",")))
     rates: dict[str, list[Rate]] = {name: [] for name in runs}
     names = list(runs)
     for round_ in range(args.rounds):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-            code, config = runs[name]
+            code, config, extra = runs[name]
             logdir = work / f"run{round_}_{names.index(name)}"
-            rate = train_rate(code, config, logdir, args)
+            rate = train_rate(code, config, logdir, args, extra)
             rates[name].append(rate)
             print(
                 f"  round {round_ + 1}: {name:<26} {rate.cpu:6.2f} samples/CPU-s"
@@ -136,14 +146,15 @@ def compare_rates(old: Path, work: Path, args: argparse.Namespace) -> None:
     for name, values in rates.items():
         median[name] = Rate(*(statistics.median(v) for v in zip(*map(dataclasses.astuple, values))))
         print(f"  {name:<26} {median[name].cpu:6.2f} samples/CPU-s {median[name].wall:6.2f} (wall)")
-    now = median[names[2]]
     goals = {names[0]: " (goal >= 2x)", names[1]: " (the code alone)"}
-    for name in names[:2] + names[3:]:
-        ref = median[name]
-        print(
-            f"this checkout / {name}: {now.cpu / ref.cpu:.2f}x per CPU second, "
-            f"{now.wall / ref.wall:.2f}x per wall second{goals.get(name, '')}"
-        )
+    variants = [f"this checkout, {variant}" for variant in args.variant]
+    for run in [names[2], *variants]:
+        for name in [n for n in names if n != run and n not in variants]:
+            now, ref = median[run], median[name]
+            print(
+                f"{run} / {name}: {now.cpu / ref.cpu:.2f}x per CPU second, "
+                f"{now.wall / ref.wall:.2f}x per wall second{goals.get(name, '')}"
+            )
 
 
 def full_demo(work: Path) -> None:
@@ -180,6 +191,13 @@ def main() -> None:
     parser.add_argument("--no-rates", action="store_true", help="skip the step-rate comparison")
     parser.add_argument(
         "--also", nargs="*", default=[], metavar="COMMIT", help="more versions on today's demo"
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="this checkout on the demo with these --set items too (repeatable)",
     )
     args = parser.parse_args()
     load = os.getloadavg()[0]

@@ -98,6 +98,9 @@ class OptimConfig:
     grad_clip: float = 0.0  # max gradient norm (0: no clipping)
     ema_decay: float = 0.999  # EMA of G's weights (0: EMA = G)
     grad_accum: int = 1  # micro-batches accumulated per optimizer step
+    # the G step scores the last D step's fakes (made once, with grad) against that step's
+    # batch, as PyTorch's DCGAN example does: one G forward and one batch a step fewer
+    reuse_fakes: bool = False
 
     def validate(self, where: str) -> None:
         for key in ("lr_g", "lr_d"):
@@ -383,6 +386,16 @@ def _check_dgmr_recipe(config: PipelineConfig) -> None:
             )
 
 
+def _check_reuse_fakes(config: PipelineConfig) -> None:
+    optim, loss = config.optim, config.loss
+    if optim.reuse_fakes and (optim.grad_accum != 1 or loss.generation_samples != 1):
+        raise SpecError(
+            "optim.reuse_fakes: the G step reuses one D micro-batch's fakes, so it needs "
+            f"optim.grad_accum 1 (not {optim.grad_accum}) and loss.generation_samples 1 "
+            f"(not {loss.generation_samples}); set those or optim.reuse_fakes: false"
+        )
+
+
 def _minus_context(config: PipelineConfig) -> str:
     context = config.context_frames
     return f" minus model.generator.context_frames {context}" if context else ""
@@ -397,6 +410,7 @@ CROSS_SECTION_RULES = (
     _check_eval_lags,
     _check_splits,
     _check_dgmr_recipe,
+    _check_reuse_fakes,
 )
 
 

@@ -216,9 +216,10 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
     tick, seen = time.perf_counter(), 0
     while run.step < stop:
         run.objective.begin_step(run.step)
+        kept = None
         for i in range(cfg.optim.n_critic):
-            d_phase(run, run.d_steps + i)
-        g_phase(run)
+            kept = d_phase(run, run.d_steps + i, keep=cfg.optim.reuse_fakes)
+        g_phase(run, kept)
         for side, network in (("G", run.g), ("D", run.d)):
             run.stats.report(f"LR/{side}", network.opt.param_groups[0]["lr"])  # this step's rate
             network.sched.step()
@@ -245,32 +246,44 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
     return last
 
 
-def d_phase(run: Run, d_step: int) -> None:
-    """One D optimizer step over ``grad_accum`` real batches and as many fakes."""
+Kept = tuple["Batch", torch.Tensor]  # a D step's batch and its fakes, G's graph attached
+
+
+def d_phase(run: Run, d_step: int, keep: bool = False) -> Kept | None:
+    """One D optimizer step over ``grad_accum`` real batches and as many fakes; with ``keep``
+    (``optim.reuse_fakes``, one micro-batch) the fakes are made with G's graph and returned
+    with their batch for the G step."""
     accum = run.config.optim.grad_accum
     run.d.opt.zero_grad(set_to_none=True)
     for _ in range(accum):
-        real, mask, context, days = next_batch(run)  # (B, T, C, H, W)
-        with torch.no_grad(), run.autocast():
+        batch = next_batch(run)
+        real, mask, context, days = batch  # (B, T, C, H, W)
+        with torch.set_grad_enabled(keep), run.autocast():
             fake = generate(run, real.shape[0], context, days)
-        loss = run.objective.d_loss(real, fake, mask, context, d_step, days)
+        loss = run.objective.d_loss(real, fake.detach(), mask, context, d_step, days)
         (loss / accum).backward()
     run.stats.report("Grad/D_norm", clip(run.d.module, run.config.optim.grad_clip))
     run.d.opt.step()
+    return (batch, fake) if keep else None
 
 
-def g_phase(run: Run) -> None:
+def g_phase(run: Run, kept: Kept | None = None) -> None:
     """One G optimizer step over ``grad_accum`` fake batches, each with its own real batch's
-    mask, context and future (``loss.generation_samples`` fakes of that context)."""
+    mask, context and future (``loss.generation_samples`` fakes of that context); or over
+    the ``kept`` fakes of the last D step, against that step's batch."""
     accum = run.config.optim.grad_accum
     run.g.opt.zero_grad(set_to_none=True)
     for _ in range(accum):
-        real, mask, context, days = next_batch(run)
-        with run.autocast():
-            fakes = [
-                generate(run, mask.shape[0], context, days)
-                for _ in range(run.objective.generation_samples)
-            ]
+        if kept:
+            (real, mask, context, days), fake = kept
+            fakes = [fake]
+        else:
+            real, mask, context, days = next_batch(run)
+            with run.autocast():
+                fakes = [
+                    generate(run, mask.shape[0], context, days)
+                    for _ in range(run.objective.generation_samples)
+                ]
         loss = run.objective.g_loss(fakes, mask, context, real, days)
         (loss / accum).backward()
     run.stats.report("Grad/G_norm", clip(run.g.module, run.config.optim.grad_clip))
