@@ -91,7 +91,7 @@ def demo_step_times(compiled: bool, args: argparse.Namespace) -> dict:
 
     from stgan.training.config import load_pipeline
     from stgan.training.distributed import Dist
-    from stgan.training.loop import d_phase, g_phase, setup
+    from stgan.training.loop import setup, train_step
 
     torch.set_num_threads(1)
     overrides = (f"train.compile={str(compiled).lower()}", "train.threads=1", "eval.every=0")
@@ -100,10 +100,7 @@ def demo_step_times(compiled: bool, args: argparse.Namespace) -> dict:
         run = setup(config, Path(logdir), torch.device("cpu"), Dist(), resume=False)
 
         def step() -> None:
-            run.objective.begin_step(run.step)
-            for i in range(config.optim.n_critic):
-                d_phase(run, run.d_steps + i)
-            g_phase(run)
+            train_step(run)
             run.step += 1
 
         times = []

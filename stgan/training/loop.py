@@ -215,11 +215,7 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
     last: dict[str, float] = {}
     tick, seen = time.perf_counter(), 0
     while run.step < stop:
-        run.objective.begin_step(run.step)
-        kept = None
-        for i in range(cfg.optim.n_critic):
-            kept = d_phase(run, run.d_steps + i, keep=cfg.optim.reuse_fakes)
-        g_phase(run, kept)
+        train_step(run)
         for side, network in (("G", run.g), ("D", run.d)):
             run.stats.report(f"LR/{side}", network.opt.param_groups[0]["lr"])  # this step's rate
             network.sched.step()
@@ -244,6 +240,16 @@ def loop(run: Run, stop: int, on_evaluation: OnEvaluation | None) -> dict[str, f
         bar.update(run.step - bar.n)  # one step on, or back to where a rollback went
     bar.close()
     return last
+
+
+def train_step(run: Run) -> None:
+    """``optim.n_critic`` D steps, then one G step (on the last D step's fakes with
+    ``optim.reuse_fakes``)."""
+    run.objective.begin_step(run.step)
+    kept = None
+    for i in range(run.config.optim.n_critic):
+        kept = d_phase(run, run.d_steps + i, keep=run.config.optim.reuse_fakes)
+    g_phase(run, kept)
 
 
 Kept = tuple["Batch", torch.Tensor]  # a D step's batch and its fakes, G's graph attached
