@@ -246,9 +246,10 @@ def train_step(run: Run) -> None:
     """``optim.n_critic`` D steps, then one G step (on the last D step's fakes with
     ``optim.reuse_fakes``)."""
     run.objective.begin_step(run.step)
-    kept = None
-    for i in range(run.config.optim.n_critic):
-        kept = d_phase(run, run.d_steps + i, keep=run.config.optim.reuse_fakes)
+    n_critic, kept = run.config.optim.n_critic, None
+    for i in range(n_critic):
+        last = i == n_critic - 1  # only the last D step's fakes need G's graph
+        kept = d_phase(run, run.d_steps + i, keep=run.config.optim.reuse_fakes and last)
     g_phase(run, kept)
 
 

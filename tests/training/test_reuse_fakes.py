@@ -111,3 +111,13 @@ def test_reused_fakes_differ_from_fresh_ones(tmp_path):
 def test_reuse_needs_one_micro_batch(tmp_path, optim):
     with pytest.raises(SpecError, match=r"optim.reuse_fakes: .*grad_accum 1 \(not 2\)"):
         tiny_config(tmp_path, reuse=True, **optim)
+
+
+def test_with_two_d_steps_the_g_step_reuses_the_second(tmp_path, monkeypatch):
+    calls = {"batches": 0, "latents": 0}
+    with monkeypatch.context() as patch:
+        counting(patch, calls)
+        config = tiny_config(tmp_path, reuse=True, n_critic=2)
+        loop.train(config, tmp_path / "run", device="cpu")
+    assert calls == {"batches": 2 * STEPS, "latents": 2 * STEPS}  # the default draws 3 of each
+    assert len(logged(tmp_path / "run", "Loss/G")) == STEPS
