@@ -50,13 +50,11 @@ def replaying(monkeypatch, calls: dict[str, int]) -> None:
         return wrapped
 
     monkeypatch.setattr(loop, "next_batch", replay("batches", loop.next_batch))
-    latents = generator.RecurrentGenerator.latents
     monkeypatch.setattr(
         generator.RecurrentGenerator,
         "latents",
-        lambda self, *a, **k: replay_latents(self, *a, **k),
+        replay("latents", generator.RecurrentGenerator.latents),
     )
-    replay_latents = replay("latents", lambda self, *a, **k: latents(self, *a, **k))
 
 
 def counting(monkeypatch, calls: dict[str, int]) -> None:
