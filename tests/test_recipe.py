@@ -66,8 +66,8 @@ def test_the_demos_grid_gets_the_demos_recipe(tmp_path):
     }
     assert raw["optim"]["lr_g"] == raw["optim"]["lr_d"] == 2e-4
     assert raw["optim"]["betas_g"] == [0.0, 0.9] and raw["optim"]["ema_decay"] == 0.99
-    # half the demo's batch of 8 for about twice the steps (the demo's 500 at batch 8 use
-    # about 2/3 of the budget)
+    # a 32 x 32 grid gets MIN_BATCH, half the demo's batch of 8, for about twice the steps
+    # (the demo's 500 at batch 8 use about 2/3 of the budget)
     assert raw["train"]["batch_size"] == 4
     assert 1300 <= raw["train"]["steps"] <= 1800
     assert raw["eval"] == {"every": raw["train"]["steps"] // 2, "samples": 40}
@@ -112,10 +112,10 @@ def test_width_grows_with_the_variables_and_depth_with_the_window():
 
 def test_batch_follows_the_grid_and_never_exceeds_the_train_windows():
     assert recipe.batch_size(32, 32, 1000) == 4
-    assert recipe.batch_size(13, 10, 1000) == 16  # 4096 // 130 cells, a power of two
+    assert recipe.batch_size(13, 10, 1000) == 8  # 2048 // 130 cells = 15, down to a power of two
     assert recipe.batch_size(8, 8, 1000) == 32
     assert recipe.batch_size(64, 64, 1000) == 4
-    assert recipe.batch_size(13, 10, 11) == 11
+    assert recipe.batch_size(8, 8, 11) == 11
 
 
 def test_steps_fill_the_cpu_budget():
@@ -180,7 +180,7 @@ def test_a_spec_loads_as_its_derived_pipeline(tmp_path):
     config = load_pipeline(spec)
     assert config.name == "tiny"  # so stgan run's default logdir is runs/tiny
     assert sorted(config.data.variable_names) == ["pr", "tas"]
-    assert config.model.generator.up_stages == 0 and config.train.batch_size == 16
+    assert config.model.generator.up_stages == 0 and config.train.batch_size == 8
     assert config.eval.every == 0  # 4 val windows: too few to evaluate
 
 
