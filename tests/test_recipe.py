@@ -64,7 +64,7 @@ def test_the_demos_grid_gets_the_demos_recipe(tmp_path):
         "instance_noise": 0.2,
         "instance_noise_steps": raw["train"]["steps"],
     }
-    assert raw["optim"]["lr_g"] == raw["optim"]["lr_d"] == 2e-4
+    assert raw["optim"]["lr_g"] == raw["optim"]["lr_d"] == 4e-4  # twice the demo's
     assert raw["optim"]["betas_g"] == [0.0, 0.9] and raw["optim"]["ema_decay"] == 0.99
     # a 32 x 32 grid gets MIN_BATCH, half the demo's batch of 8, for about twice the steps
     # (the demo's 500 at batch 8 use about 2/3 of the budget)
