@@ -13,8 +13,9 @@ first match wins:
    so a run started alone gives cores back when a second one starts, and takes them
    again when it ends.
 
-The count applies to PyTorch (intra-op, and inter-op once, before parallel work) and to
-the BLAS of NumPy/SciPy. DataLoader workers compute with one thread each.
+The count applies to PyTorch (intra-op, and inter-op once, before parallel work), to
+the BLAS of NumPy/SciPy and to dask's threaded scheduler (``num_workers``: its default is
+one thread per core). DataLoader workers compute with one thread each.
 
 OpenMP threads waiting for work sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``,
 set by the CLI before PyTorch loads unless the user set it or ``GOMP_SPINCOUNT``): beside
@@ -96,12 +97,15 @@ def wait_passively(environ: MutableMapping[str, str] = os.environ) -> None:
 
 
 def apply_threads(count: int) -> None:
-    """PyTorch's intra-op threads (and inter-op ones while still allowed) and the BLAS threads."""
+    """PyTorch's intra-op threads (and inter-op ones while still allowed), the BLAS threads
+    and the threads of dask's threaded scheduler."""
+    import dask
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(count)
     threadpool_limits(limits=count, user_api="blas")
+    dask.config.set(num_workers=count)
     with contextlib.suppress(RuntimeError):  # allowed once, before inter-op parallel work
         torch.set_num_interop_threads(count)
 

@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
+import dask
 import pytest
 import threadpoolctl
 import torch
@@ -27,9 +30,9 @@ from tests.conftest import tiny_pipeline
 
 @pytest.fixture(autouse=True)
 def restore_threads():
-    """Tests apply thread counts to this process; put PyTorch's and BLAS's back afterwards."""
+    """Tests apply thread counts to this process; put PyTorch's, BLAS's and dask's back."""
     before = torch.get_num_threads()
-    with threadpoolctl.threadpool_limits(limits=None):
+    with threadpoolctl.threadpool_limits(limits=None), dask.config.set(num_workers=None):
         yield
     torch.set_num_threads(before)
 
@@ -112,6 +115,18 @@ def test_automatic_share_follows_processes_starting_and_ending():
     registry.running = 1
     clock.now += REFRESH_SECONDS
     assert share.follow().count == 4 and torch.get_num_threads() == 4
+
+
+def test_dask_threads_follow_the_share():
+    share = CoreShare(Registry(4), environ={}, cores=lambda: 4)
+    assert share.use().count == 1 and dask.config.get("num_workers") == 1
+
+    def nap(i):
+        time.sleep(0.02)  # long enough for a second pool thread to take the next task
+        return threading.get_ident()
+
+    idents = dask.compute(*[dask.delayed(nap)(i) for i in range(8)], scheduler="threads")
+    assert len(set(idents)) == 1  # dask's default pool has a thread per core
 
 
 @pytest.mark.parametrize(("explicit", "environ"), [(3, {}), (0, {"OMP_NUM_THREADS": "3"})])

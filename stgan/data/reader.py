@@ -15,6 +15,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 import xarray as xr
+from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
 
 from stgan.errors import DataError, reason
 
@@ -24,6 +25,8 @@ MIN_BLOCK_CELLS = 2**18  # a block of fewer cells is lengthened in time (1 MiB o
 HELD_BLOCK_WINDOWS = 8  # blocks of data held whole span this many windows
 BYTES_PER_CELL = 5  # a prepared cell: float32 value and bool mask
 _CF_KEYS = ("scale_factor", "add_offset", "_Unsigned")
+HDF5_CALLS = NETCDF4_PYTHON_LOCK  # xarray's lock for netCDF4 files (it is not reentrant)
+_DEFERRED: list[netCDF4.Dataset] = []  # files freed while that lock was held
 
 
 class VariableReader:
@@ -54,17 +57,17 @@ class VariableReader:
             return 1, shape[self.axes[1]], shape[self.axes[2]]
         return tuple(int(chunking[a]) for a in self.axes)
 
-    def read(self, t: slice, ys: slice, xs: slice) -> np.ndarray:
-        """Decoded values ``(t, h, w)`` in the variable's decoded dtype (NaN where missing)."""
+    def read_raw(self, t: slice, ys: slice, xs: slice) -> np.ndarray:
+        """Raw values ``(t, h, w)`` as stored (the caller holds :data:`HDF5_CALLS`)."""
         key: list[slice] = [slice(None)] * 3
         for axis, part in zip(self.axes, (t, ys, xs)):
             key[axis] = part
         raw = self.variable[tuple(key)]
-        if self.axes != (0, 1, 2):
-            raw = raw.transpose(self.axes)
-        if self.raw_is_decoded:
-            return raw
-        return _decode(self.variable.name, raw, self.attrs)
+        return raw.transpose(self.axes) if self.axes != (0, 1, 2) else raw
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        """xarray's decoded values of raw ones, in the decoded dtype (NaN where missing)."""
+        return raw if self.raw_is_decoded else _decode(self.variable.name, raw, self.attrs)
 
 
 def _decode(name: str, raw: np.ndarray, attrs: dict) -> np.ndarray:
@@ -91,27 +94,37 @@ def _raw_is_decoded(name: str, dtype: np.dtype, attrs: dict) -> bool:
 class FileReader:
     """One NetCDF file opened for reading the spec's variables, in channel order.
 
-    Each process opens its own (netCDF4 handles are not thread- or fork-safe).
+    Each process opens its own (netCDF4 handles are not thread- or fork-safe). Every
+    netCDF4 call goes through :data:`HDF5_CALLS`, the lock xarray's netCDF4 backend holds
+    while dask's threads read, because the HDF5 library under both is not thread-safe.
+    A reader nobody closed is closed when it is freed, under the same lock; where the
+    garbage collector frees it while that lock is held (a dask thread reading, or this
+    thread inside a read) the file is closed by the next reader call instead, never
+    by netCDF4's own deallocation, which would call HDF5 unlocked from whatever thread
+    the collector ran in (a segmentation fault).
     """
 
     def __init__(self, path: Path, variables: list[str], order: tuple[str, str, str]) -> None:
-        try:
-            self.dataset = netCDF4.Dataset(path)
-        except OSError as exc:
-            raise DataError(
-                f"{path}: cannot be read as NetCDF ({reason(exc)}); check the file is not corrupt"
-            ) from None
-        self.variables = [VariableReader(self.dataset[v], order) for v in variables]
-        if not self.dataset.data_model.startswith("NETCDF4"):
-            return  # netCDF-3: no chunks, no chunk cache
-        for v in self.variables:  # the chunks of one window, not netCDF's 64 MiB
-            chunk_bytes = v.variable.dtype.itemsize * int(np.prod(v.chunks))
-            v.variable.set_var_chunk_cache(size=CHUNKS_CACHED * chunk_bytes, nelems=61)
+        with HDF5_CALLS:
+            _close_deferred()
+            try:
+                self.dataset = netCDF4.Dataset(path)
+            except OSError as exc:
+                raise DataError(
+                    f"{path}: cannot be read as NetCDF ({reason(exc)}); "
+                    "check the file is not corrupt"
+                ) from None
+            self.variables = [VariableReader(self.dataset[v], order) for v in variables]
+            if self.dataset.data_model.startswith("NETCDF4"):  # netCDF-3: no chunk cache
+                for v in self.variables:  # the chunks of one window, not netCDF's 64 MiB
+                    chunk_bytes = v.variable.dtype.itemsize * int(np.prod(v.chunks))
+                    v.variable.set_var_chunk_cache(size=CHUNKS_CACHED * chunk_bytes, nelems=61)
 
     @property
     def chunks(self) -> tuple[int, int, int]:
         """The first variable's storage chunk, ``(time, y, x)``."""
-        return self.variables[0].chunks
+        with HDF5_CALLS:
+            return self.variables[0].chunks
 
     def read(self, t: slice, ys: slice, xs: slice) -> np.ndarray:
         """float32 ``(t, C, h, w)`` of the file's own time steps ``t`` (NaN kept)."""
@@ -120,11 +133,40 @@ class FileReader:
             dtype=np.float32,
         )
         for c, variable in enumerate(self.variables):
-            out[:, c] = variable.read(t, ys, xs)  # (t, h, w), cast to float32
+            with HDF5_CALLS:
+                _close_deferred()
+                raw = variable.read_raw(t, ys, xs)
+            out[:, c] = variable.decode(raw)  # (t, h, w), cast to float32
         return out
 
     def close(self) -> None:
-        self.dataset.close()
+        with HDF5_CALLS:
+            _close_deferred()
+            _close(self)
+
+    def __del__(self) -> None:
+        if "dataset" not in self.__dict__ or not self.dataset.isopen():
+            return
+        if HDF5_CALLS.acquire(blocking=False):
+            try:
+                _close(self)
+            finally:
+                HDF5_CALLS.release()
+        else:
+            _DEFERRED.append(self.dataset)  # held open, so netCDF4 does not close it unlocked
+
+
+def _close(reader: FileReader) -> None:
+    if reader.dataset.isopen():
+        reader.dataset.close()
+
+
+def _close_deferred() -> None:
+    """Close the files freed while the lock was held (the caller holds it)."""
+    while _DEFERRED:
+        dataset = _DEFERRED.pop()
+        if dataset.isopen():
+            dataset.close()
 
 
 def read_files(
