@@ -142,31 +142,29 @@ class FileReader:
     def close(self) -> None:
         with HDF5_CALLS:
             _close_deferred()
-            _close(self)
+            _close(self.dataset)
 
     def __del__(self) -> None:
         if "dataset" not in self.__dict__ or not self.dataset.isopen():
             return
         if HDF5_CALLS.acquire(blocking=False):
             try:
-                _close(self)
+                _close(self.dataset)
             finally:
                 HDF5_CALLS.release()
         else:
             _DEFERRED.append(self.dataset)  # held open, so netCDF4 does not close it unlocked
 
 
-def _close(reader: FileReader) -> None:
-    if reader.dataset.isopen():
-        reader.dataset.close()
+def _close(dataset: netCDF4.Dataset) -> None:
+    if dataset.isopen():
+        dataset.close()
 
 
 def _close_deferred() -> None:
     """Close the files freed while the lock was held (the caller holds it)."""
     while _DEFERRED:
-        dataset = _DEFERRED.pop()
-        if dataset.isopen():
-            dataset.close()
+        _close(_DEFERRED.pop())
 
 
 def read_files(
